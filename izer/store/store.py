@@ -1,0 +1,545 @@
+"""The study store: every instance as a Part-10 file, every file in the SQLite index.
+
+Files live at ``<folder>/studies/ST<hash>/SE<hash>/IM<hash>.dcm``, each hash a short digest of
+the Study, Series or SOP Instance UID (full UIDs would make paths too long for Windows), and are
+written atomically (:mod:`izer.store.atomic`), validated by reading them back before they take
+their final name. The index (``<folder>/index.sqlite3``, WAL mode) can always be rebuilt from
+the files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sqlite3
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from izer.model import (
+    InstanceRecord,
+    InstanceState,
+    Patient,
+    Procedure,
+    ProcedureState,
+    SeriesRecord,
+    Sex,
+    StudyRecord,
+)
+from izer.model.procedure import check_transition
+from izer.store.atomic import TEMPORARY_PREFIX, atomic_write, is_temporary_name
+from izer.store.schema import migrate
+
+INDEX_NAME = "index.sqlite3"
+STUDIES_FOLDER = "studies"
+
+
+class StoreError(Exception):
+    """A file the store cannot take or read; the message says which and why."""
+
+
+@dataclass
+class RebuildReport:
+    """What :meth:`StudyStore.rebuild` found."""
+
+    indexed: int = 0
+    removed_temporaries: int = 0
+    unreadable: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _text(ds: Dataset, keyword: str) -> str:
+    value = ds.get(keyword, "")
+    return "" if value is None else str(value)
+
+
+def _number(ds: Dataset, keyword: str) -> int | None:
+    value = ds.get(keyword)
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+class StudyStore:
+    """Files plus index under one folder; safe to use from several threads.
+
+    Parameters
+    ----------
+    folder
+        Root of the store; created when missing.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.studies_folder = self.folder / STUDIES_FOLDER
+        self.studies_folder.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(
+            self.folder / INDEX_NAME, check_same_thread=False, isolation_level=None
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # The files are fsync'ed one by one and the index can always be rebuilt from them, so
+        # the index needs WAL's crash consistency, not an fsync per commit.
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        migrate(self._db)
+        self._sweep_temporaries()
+
+    def close(self) -> None:
+        """Close the index."""
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> StudyStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- instances ----------------------------------------------------------------------------
+
+    def path_for(self, study_uid: str, series_uid: str, sop_uid: str) -> Path:
+        """Where the instance with these UIDs lives."""
+        return (
+            self.studies_folder
+            / f"ST{_digest(study_uid)}"
+            / f"SE{_digest(series_uid)}"
+            / f"IM{_digest(sop_uid)}.dcm"
+        )
+
+    def add_dataset(self, dataset: Dataset) -> InstanceRecord:
+        """Write ``dataset`` as a Part-10 file and index it; replaces the same SOP Instance.
+
+        The dataset needs ``file_meta.TransferSyntaxUID`` and the Study, Series and SOP
+        Instance UIDs. The file is on disk (fsync'ed, validated) before this returns.
+        """
+        header = _require_identity(dataset, "dataset")
+        target = self.path_for(*header)
+
+        def write(handle) -> None:  # type: ignore[no-untyped-def]
+            dataset.save_as(handle, enforce_file_format=True)
+
+        size = atomic_write(target, write, validate=lambda p: _check_written(p, header[2]))
+        return self._index(dataset, target, size)
+
+    def import_file(self, source: Path) -> InstanceRecord:
+        """Copy an existing Part-10 file into the store (streamed, validated) and index it."""
+        header_ds = _read_header(source)
+        header = _require_identity(header_ds, str(source))
+        target = self.path_for(*header)
+
+        def copy(handle) -> None:  # type: ignore[no-untyped-def]
+            with open(source, "rb") as original:
+                shutil.copyfileobj(original, handle, 1 << 20)
+
+        size = atomic_write(target, copy, validate=lambda p: _check_written(p, header[2]))
+        return self._index(header_ds, target, size)
+
+    def instances(self, study_uid: str | None = None) -> list[InstanceRecord]:
+        """Stored instances, of one study or of all, in series and instance order."""
+        query = (
+            "SELECT i.sop_uid, i.sop_class_uid, i.series_uid, s.study_uid, "
+            "i.transfer_syntax_uid, i.instance_number, i.size_bytes, i.path, i.state "
+            "FROM instances i JOIN series s ON s.series_uid = i.series_uid"
+        )
+        args: tuple[str, ...] = ()
+        if study_uid is not None:
+            query += " WHERE s.study_uid = ?"
+            args = (study_uid,)
+        query += " ORDER BY s.study_uid, s.series_number, i.instance_number, i.sop_uid"
+        with self._lock:
+            rows = self._db.execute(query, args).fetchall()
+        return [
+            InstanceRecord(
+                sop_instance_uid=row[0],
+                sop_class_uid=row[1],
+                series_instance_uid=row[2],
+                study_instance_uid=row[3],
+                transfer_syntax_uid=row[4],
+                instance_number=row[5],
+                size_bytes=row[6],
+                path=self.folder / row[7],
+                state=InstanceState(row[8]),
+            )
+            for row in rows
+        ]
+
+    def studies(self) -> list[StudyRecord]:
+        """Every stored study, newest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT st.study_uid, p.patient_id, p.patient_name, st.study_date, "
+                "st.study_time, st.accession_number, st.description, "
+                "COUNT(DISTINCT se.series_uid), COUNT(i.sop_uid), "
+                "COALESCE(SUM(i.size_bytes), 0) "
+                "FROM studies st JOIN patients p ON p.patient_key = st.patient_key "
+                "LEFT JOIN series se ON se.study_uid = st.study_uid "
+                "LEFT JOIN instances i ON i.series_uid = se.series_uid "
+                "GROUP BY st.study_uid ORDER BY st.study_date DESC, st.study_time DESC"
+            ).fetchall()
+        return [StudyRecord(*row) for row in rows]
+
+    def series(self, study_uid: str) -> list[SeriesRecord]:
+        """The series of one study, by series number."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT se.series_uid, se.study_uid, se.modality, se.series_number, "
+                "se.description, COUNT(i.sop_uid) FROM series se "
+                "LEFT JOIN instances i ON i.series_uid = se.series_uid "
+                "WHERE se.study_uid = ? GROUP BY se.series_uid ORDER BY se.series_number",
+                (study_uid,),
+            ).fetchall()
+        return [SeriesRecord(*row) for row in rows]
+
+    def rebuild(self) -> RebuildReport:
+        """Re-create the instance index from the files on disk.
+
+        Leftover temporary files of interrupted writes are removed; files that cannot be
+        read as DICOM are reported, never deleted.
+        """
+        report = RebuildReport()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for table in ("instances", "series", "studies"):
+                    self._db.execute(f"DELETE FROM {table}")
+                for path in sorted(self._files()):
+                    if is_temporary_name(path):
+                        path.unlink(missing_ok=True)
+                        report.removed_temporaries += 1
+                        continue
+                    try:
+                        ds = _read_header(path)
+                        _require_identity(ds, str(path))
+                    except StoreError as exc:
+                        report.unreadable.append((path, str(exc)))
+                        continue
+                    self._index_rows(ds, path, path.stat().st_size)
+                    report.indexed += 1
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return report
+
+    def _files(self) -> Iterator[Path]:
+        return (p for p in self.studies_folder.rglob("*") if p.is_file())
+
+    def _sweep_temporaries(self) -> None:
+        for path in self.studies_folder.rglob(f"{TEMPORARY_PREFIX}*"):
+            path.unlink(missing_ok=True)
+
+    def _index(self, ds: Dataset, path: Path, size: int) -> InstanceRecord:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                record = self._index_rows(ds, path, size)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return record
+
+    def _index_rows(self, ds: Dataset, path: Path, size: int) -> InstanceRecord:
+        patient_key = self._upsert_patient(
+            Patient(
+                patient_id=_text(ds, "PatientID"),
+                name=_text(ds, "PatientName"),
+                birth_date=_text(ds, "PatientBirthDate"),
+                sex=Sex(_text(ds, "PatientSex")) if _text(ds, "PatientSex") in "MFO" else Sex(""),
+                issuer=_text(ds, "IssuerOfPatientID"),
+            )
+        )
+        db = self._db
+        db.execute(
+            "INSERT INTO studies (study_uid, patient_key, study_date, study_time, "
+            "accession_number, study_id, description) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (study_uid) DO NOTHING",
+            (
+                ds.StudyInstanceUID,
+                patient_key,
+                _text(ds, "StudyDate"),
+                _text(ds, "StudyTime"),
+                _text(ds, "AccessionNumber"),
+                _text(ds, "StudyID"),
+                _text(ds, "StudyDescription"),
+            ),
+        )
+        db.execute(
+            "INSERT INTO series (series_uid, study_uid, modality, series_number, description) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (series_uid) DO NOTHING",
+            (
+                ds.SeriesInstanceUID,
+                ds.StudyInstanceUID,
+                _text(ds, "Modality"),
+                _number(ds, "SeriesNumber"),
+                _text(ds, "SeriesDescription"),
+            ),
+        )
+        relative = path.relative_to(self.folder).as_posix()
+        transfer_syntax = str(ds.file_meta.TransferSyntaxUID)
+        db.execute(
+            "INSERT INTO instances (sop_uid, series_uid, sop_class_uid, transfer_syntax_uid, "
+            "instance_number, size_bytes, path, state, stored_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sop_uid) DO UPDATE SET "
+            "series_uid = excluded.series_uid, sop_class_uid = excluded.sop_class_uid, "
+            "transfer_syntax_uid = excluded.transfer_syntax_uid, "
+            "instance_number = excluded.instance_number, size_bytes = excluded.size_bytes, "
+            "path = excluded.path, stored_at = excluded.stored_at",
+            (
+                ds.SOPInstanceUID,
+                ds.SeriesInstanceUID,
+                str(ds.SOPClassUID),
+                transfer_syntax,
+                _number(ds, "InstanceNumber"),
+                size,
+                relative,
+                InstanceState.STORED.value,
+                _now(),
+            ),
+        )
+        return InstanceRecord(
+            sop_instance_uid=ds.SOPInstanceUID,
+            sop_class_uid=str(ds.SOPClassUID),
+            series_instance_uid=ds.SeriesInstanceUID,
+            study_instance_uid=ds.StudyInstanceUID,
+            transfer_syntax_uid=transfer_syntax,
+            instance_number=_number(ds, "InstanceNumber"),
+            size_bytes=size,
+            path=path,
+        )
+
+    def _upsert_patient(self, patient: Patient) -> int:
+        row = self._db.execute(
+            "INSERT INTO patients (patient_id, issuer, patient_name, birth_date, sex) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (patient_id, issuer) DO UPDATE SET "
+            "patient_name = excluded.patient_name, birth_date = excluded.birth_date, "
+            "sex = excluded.sex RETURNING patient_key",
+            (
+                patient.patient_id,
+                patient.issuer,
+                patient.name,
+                patient.birth_date,
+                patient.sex.value,
+            ),
+        ).fetchone()
+        return int(row[0])
+
+    # -- procedures ---------------------------------------------------------------------------
+
+    def create_procedure(
+        self,
+        patient: Patient,
+        study_uid: str,
+        *,
+        accession_number: str = "",
+        description: str = "",
+    ) -> Procedure:
+        """Record a new procedure in ``PATIENT_SELECTED`` and make it the active one."""
+        now = _now()
+        local = datetime.now()
+        study_date, study_time = local.strftime("%Y%m%d"), local.strftime("%H%M%S")
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("UPDATE procedures SET active = 0 WHERE active = 1")
+                patient_key = self._upsert_patient(patient)
+                cursor = self._db.execute(
+                    "INSERT INTO procedures (patient_key, study_uid, study_date, study_time, "
+                    "accession_number, description, state, active, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+                    (
+                        patient_key,
+                        study_uid,
+                        study_date,
+                        study_time,
+                        accession_number,
+                        description,
+                        ProcedureState.PATIENT_SELECTED.value,
+                        now,
+                        now,
+                    ),
+                )
+                procedure_id = int(cursor.lastrowid or 0)
+                self._record_transition(
+                    procedure_id, ProcedureState.IDLE, ProcedureState.PATIENT_SELECTED, now
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return Procedure(
+            procedure_id=procedure_id,
+            patient=patient,
+            study_uid=study_uid,
+            study_date=study_date,
+            study_time=study_time,
+            state=ProcedureState.PATIENT_SELECTED,
+            accession_number=accession_number,
+            description=description,
+        )
+
+    def transition(self, procedure_id: int, to_state: ProcedureState) -> Procedure:
+        """Move a procedure to ``to_state``, checked and recorded in one transaction.
+
+        Going to ``IDLE`` detaches the procedure from the station (it keeps its last state).
+        """
+        now = _now()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                current = self._procedure_state(procedure_id)
+                if not self._is_active(procedure_id):
+                    current = ProcedureState.IDLE if not current.is_closed else current
+                check_transition(current, to_state)
+                if to_state is ProcedureState.IDLE:
+                    self._db.execute(
+                        "UPDATE procedures SET active = 0, updated_at = ? WHERE procedure_id = ?",
+                        (now, procedure_id),
+                    )
+                else:
+                    self._db.execute("UPDATE procedures SET active = 0 WHERE active = 1")
+                    self._db.execute(
+                        "UPDATE procedures SET state = ?, active = 1, updated_at = ? "
+                        "WHERE procedure_id = ?",
+                        (to_state.value, now, procedure_id),
+                    )
+                self._record_transition(procedure_id, current, to_state, now)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        procedure = self.procedure(procedure_id)
+        assert procedure is not None
+        return procedure
+
+    def active_procedure(self) -> Procedure | None:
+        """The procedure the station is attached to, as left by the last run."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT procedure_id FROM procedures WHERE active = 1"
+            ).fetchone()
+        return self.procedure(row[0]) if row else None
+
+    def procedure(self, procedure_id: int) -> Procedure | None:
+        """One procedure by its key."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT pr.procedure_id, p.patient_id, p.patient_name, p.birth_date, p.sex, "
+                "p.issuer, pr.study_uid, pr.study_date, pr.study_time, pr.state, "
+                "pr.accession_number, pr.description "
+                "FROM procedures pr JOIN patients p ON p.patient_key = pr.patient_key "
+                "WHERE pr.procedure_id = ?",
+                (procedure_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        return Procedure(
+            procedure_id=row[0],
+            patient=Patient(
+                patient_id=row[1], name=row[2], birth_date=row[3], sex=Sex(row[4]), issuer=row[5]
+            ),
+            study_uid=row[6],
+            study_date=row[7],
+            study_time=row[8],
+            state=ProcedureState(row[9]),
+            accession_number=row[10],
+            description=row[11],
+        )
+
+    def transitions(self, procedure_id: int) -> list[tuple[ProcedureState, ProcedureState]]:
+        """The recorded moves of one procedure, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT from_state, to_state FROM procedure_transitions "
+                "WHERE procedure_id = ? ORDER BY transition_id",
+                (procedure_id,),
+            ).fetchall()
+        return [(ProcedureState(a), ProcedureState(b)) for a, b in rows]
+
+    def _procedure_state(self, procedure_id: int) -> ProcedureState:
+        row = self._db.execute(
+            "SELECT state FROM procedures WHERE procedure_id = ?", (procedure_id,)
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"no procedure {procedure_id} in the store")
+        return ProcedureState(row[0])
+
+    def _is_active(self, procedure_id: int) -> bool:
+        row = self._db.execute(
+            "SELECT active FROM procedures WHERE procedure_id = ?", (procedure_id,)
+        ).fetchone()
+        return bool(row and row[0])
+
+    def _record_transition(
+        self, procedure_id: int, from_state: ProcedureState, to_state: ProcedureState, at: str
+    ) -> None:
+        self._db.execute(
+            "INSERT INTO procedure_transitions (procedure_id, from_state, to_state, at) "
+            "VALUES (?, ?, ?, ?)",
+            (procedure_id, from_state.value, to_state.value, at),
+        )
+
+
+def _digest(uid: str) -> str:
+    return hashlib.blake2b(uid.encode("ascii"), digest_size=8).hexdigest().upper()
+
+
+#: The attributes the index is made of; reading only these is several times faster.
+INDEXED_KEYWORDS = (
+    "SpecificCharacterSet",
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "Modality",
+    "PatientName",
+    "PatientID",
+    "IssuerOfPatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "StudyID",
+    "SeriesNumber",
+    "InstanceNumber",
+    "StudyDescription",
+    "SeriesDescription",
+)
+
+
+def _read_header(path: Path) -> Dataset:
+    try:
+        return pydicom.dcmread(path, stop_before_pixels=True, specific_tags=INDEXED_KEYWORDS)
+    except (InvalidDicomError, OSError, EOFError, ValueError) as exc:
+        raise StoreError(f"{path}: not a readable DICOM Part-10 file ({exc})") from exc
+
+
+def _require_identity(ds: Dataset, what: str) -> tuple[str, str, str]:
+    missing = [
+        keyword
+        for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")
+        if not ds.get(keyword)
+    ]
+    if "TransferSyntaxUID" not in getattr(ds, "file_meta", Dataset()):
+        missing.append("file_meta.TransferSyntaxUID")
+    if missing:
+        raise StoreError(f"{what}: cannot be stored, missing {', '.join(missing)}")
+    return ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID
+
+
+def _check_written(path: Path, sop_uid: str) -> None:
+    written = _read_header(path)
+    if written.get("SOPInstanceUID") != sop_uid:
+        raise StoreError(f"{path}: read back a different SOP Instance UID than was written")

@@ -1,0 +1,1 @@
+"""Reusable helpers for the izer test suite (binaries, validators, sample data)."""
