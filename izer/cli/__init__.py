@@ -1,0 +1,1 @@
+"""The ``izer`` command line: one module per subcommand, each with ``main(argv) -> int``."""

@@ -1,0 +1,60 @@
+"""What the subcommands share: loading settings, printing one-line errors."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from izer.config import LoadedSettings, load_settings
+
+#: Exit status for bad usage or unusable settings (as argparse uses).
+EXIT_USAGE = 2
+#: Exit status when the work itself failed (a peer refused, a file was unreadable...).
+EXIT_FAILURE = 1
+
+
+def global_options(*, top_level: bool = False) -> argparse.ArgumentParser:
+    """``--config``, ``-v`` and ``--debug``, accepted before or after the command name.
+
+    A new parser each call: argparse shares option objects with every parser built from a
+    parent, so the top level (real defaults) and each command (no defaults, so as not to
+    override the top level) need their own.
+    """
+    parser = argparse.ArgumentParser(add_help=False)
+    absent = None if top_level else argparse.SUPPRESS
+    flag_absent = False if top_level else argparse.SUPPRESS
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        default=absent,
+        help="settings file (default: $IZER_CONFIG, then the platform config folder)",
+    )
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument(
+        "-v", "--verbose", action="store_true", default=flag_absent, help="show progress"
+    )
+    loudness.add_argument(
+        "--debug",
+        action="store_true",
+        default=flag_absent,
+        help="show everything, including association detail",
+    )
+    return parser
+
+
+def settings_for(args: argparse.Namespace) -> LoadedSettings:
+    """Load the settings named by ``--config`` / ``IZER_CONFIG`` / the platform default."""
+    loaded = load_settings(args.config)
+    if loaded.created:
+        print(
+            f"izer: created settings file {loaded.path} "
+            f"(AE title {loaded.settings.station.ae_title})",
+            file=sys.stderr,
+        )
+    return loaded
+
+
+def fail(message: str, status: int = EXIT_FAILURE) -> int:
+    """Print ``izer: message`` on stderr and return ``status``."""
+    print(f"izer: {message}", file=sys.stderr)
+    return status
