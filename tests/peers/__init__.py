@@ -1,0 +1,1 @@
+"""Real third-party DICOM peers (Orthanc, DCMTK) for integration tests."""
