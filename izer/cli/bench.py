@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
 
-from izer.cli.common import EXIT_USAGE, fail, global_options
+from izer.cli.common import EXIT_USAGE, fail, global_options, subcommand_main
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -32,8 +31,4 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``izer bench ...`` in-process."""
-    from izer.cli.main import main as izer_main
-
-    return izer_main(["bench", *(argv or [])])
+main = subcommand_main("bench")

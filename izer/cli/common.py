@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Sequence
 
 from izer.config import LoadedSettings, load_settings
 
@@ -58,3 +59,15 @@ def fail(message: str, status: int = EXIT_FAILURE) -> int:
     """Print ``izer: message`` on stderr and return ``status``."""
     print(f"izer: {message}", file=sys.stderr)
     return status
+
+
+def subcommand_main(name: str) -> Callable[[Sequence[str] | None], int]:
+    """A ``main(argv) -> int`` that runs ``izer <name> argv...`` in-process (for tests)."""
+
+    def main(argv: Sequence[str] | None = None) -> int:
+        from izer.cli.main import main as izer_main
+
+        return izer_main([name, *(argv or [])])
+
+    main.__doc__ = f"``izer {name} ...`` in-process; returns the exit status."
+    return main

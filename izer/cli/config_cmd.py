@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
 
-from izer.cli.common import global_options, settings_for
+from izer.cli.common import global_options, settings_for, subcommand_main
 from izer.config import load_settings, settings_to_toml
 from izer.config.loader import resolve_path
 
@@ -40,8 +39,4 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``izer config ...`` in-process."""
-    from izer.cli.main import main as izer_main
-
-    return izer_main(["config", *(argv or [])])
+main = subcommand_main("config")

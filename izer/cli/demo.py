@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
 
-from izer.cli.common import EXIT_FAILURE, EXIT_USAGE, fail, global_options, settings_for
+from izer.cli.common import (
+    EXIT_FAILURE,
+    EXIT_USAGE,
+    fail,
+    global_options,
+    settings_for,
+    subcommand_main,
+)
 from izer.engine import Engine
 from izer.model import Patient, ProcedureState, Sex
 
@@ -63,8 +69,4 @@ def _put_away(engine: Engine) -> None:
     engine.release()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``izer demo ...`` in-process."""
-    from izer.cli.main import main as izer_main
-
-    return izer_main(["demo", *(argv or [])])
+main = subcommand_main("demo")

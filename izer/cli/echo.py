@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from collections.abc import Sequence
 
-from izer.cli.common import EXIT_FAILURE, EXIT_USAGE, fail, global_options, settings_for
+from izer.cli.common import (
+    EXIT_FAILURE,
+    EXIT_USAGE,
+    fail,
+    global_options,
+    settings_for,
+    subcommand_main,
+)
 from izer.engine import Engine
 
 
@@ -51,8 +57,4 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``izer echo ...`` in-process."""
-    from izer.cli.main import main as izer_main
-
-    return izer_main(["echo", *(argv or [])])
+main = subcommand_main("echo")

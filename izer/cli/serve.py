@@ -5,9 +5,15 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
-from collections.abc import Sequence
 
-from izer.cli.common import EXIT_FAILURE, EXIT_USAGE, fail, global_options, settings_for
+from izer.cli.common import (
+    EXIT_FAILURE,
+    EXIT_USAGE,
+    fail,
+    global_options,
+    settings_for,
+    subcommand_main,
+)
 from izer.config.validate import ae_title_problem, port_problem
 from izer.engine import Engine
 
@@ -75,8 +81,4 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``izer serve ...`` in-process."""
-    from izer.cli.main import main as izer_main
-
-    return izer_main(["serve", *(argv or [])])
+main = subcommand_main("serve")

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
 
-from izer.cli.common import EXIT_FAILURE, global_options, settings_for
+from izer.cli.common import EXIT_FAILURE, global_options, settings_for, subcommand_main
 from izer.engine import Engine
 
 
@@ -31,8 +30,4 @@ def handle(args: argparse.Namespace) -> int:
     return EXIT_FAILURE if report.unreadable else 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``izer store ...`` in-process."""
-    from izer.cli.main import main as izer_main
-
-    return izer_main(["store", *(argv or [])])
+main = subcommand_main("store")

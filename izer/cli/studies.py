@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
 
-from izer.cli.common import global_options, settings_for
+from izer.cli.common import global_options, settings_for, subcommand_main
 from izer.engine import Engine
 
 
@@ -53,8 +52,4 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``izer studies`` in-process."""
-    from izer.cli.main import main as izer_main
-
-    return izer_main(["studies", *(argv or [])])
+main = subcommand_main("studies")

@@ -161,7 +161,10 @@ class AssociationFactory:
             return f"{peer} rejected the association"
         if not connected:
             return f"cannot connect to {peer}: " + _connect_problem(
-                destination.host, destination.port, network.connect_timeout_s
+                destination.host,
+                destination.port,
+                network.connect_timeout_s,
+                tls_context(destination.tls),
             )
         if association.is_aborted and not association.accepted_contexts:
             if association.acceptor.primitive is not None:
@@ -175,11 +178,18 @@ class AssociationFactory:
         return f"association with {peer} failed"
 
 
-def _connect_problem(host: str, port: int, timeout_s: float) -> str:
-    """Why a TCP connection fails, found by trying once more (the ACSE hides it)."""
+def _connect_problem(host: str, port: int, timeout_s: float, context: ssl.SSLContext | None) -> str:
+    """Why a TCP (or TLS) connection fails, found by trying once more (the ACSE hides it)."""
     try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            return "the connection was closed before the association"
+        with socket.create_connection((host, port), timeout=timeout_s) as raw:
+            if context is None:
+                return "the connection was closed before the association"
+            with context.wrap_socket(raw, server_hostname=host):
+                return "the TLS connection was closed before the association"
+    except ssl.SSLCertVerificationError as exc:
+        return f"TLS: the peer's certificate is not trusted ({exc.verify_message})"
+    except ssl.SSLError as exc:
+        return f"TLS handshake failed ({exc.reason or exc})"
     except TimeoutError:
         return f"no answer within {timeout_s:g} s (connect_timeout_s)"
     except ConnectionRefusedError:
