@@ -20,10 +20,11 @@ from izer.config import Destination, Settings, default_storage_folder
 from izer.encode import (
     ConversionType,
     EquipmentContext,
+    InstanceContext,
     SeriesContext,
     StudyContext,
     UidFactory,
-    build_secondary_capture,
+    secondary_capture_image,
 )
 from izer.model import EngineStatus, InstanceRecord, Patient, Procedure, ProcedureState
 from izer.model.procedure import TransitionError
@@ -263,10 +264,8 @@ class Engine:
             series = self._series_for(procedure)
             instance_number = self._next_instance_number
             self._next_instance_number += 1
-            now = datetime.now()
             station = self.settings.station
-            dataset = build_secondary_capture(
-                pixels,
+            context = InstanceContext(
                 study=StudyContext(
                     patient=procedure.patient,
                     study_instance_uid=procedure.study_uid,
@@ -287,8 +286,10 @@ class Engine:
                 sop_instance_uid=self.uids.new(),
                 instance_number=instance_number,
                 character_set=station.character_set,
-                conversion_type=ConversionType.DIGITIZED_VIDEO,
-                acquired=now,
+                content_time=datetime.now(),
+            )
+            dataset = secondary_capture_image(
+                pixels, context, conversion_type=ConversionType.DIGITIZED_VIDEO
             )
             record = self.store.add_dataset(dataset)
             self._stored += 1

@@ -16,10 +16,11 @@ from izer.bench.timing import PairedResult, paired
 from izer.capture import SyntheticSource
 from izer.encode import (
     EquipmentContext,
+    InstanceContext,
     SeriesContext,
     StudyContext,
     UidFactory,
-    build_secondary_capture,
+    secondary_capture_image,
 )
 from izer.model import Patient
 from izer.store import StudyStore
@@ -62,15 +63,8 @@ def make_files(folder: Path, count: int, width: int, height: int) -> int:
     equipment = EquipmentContext("izer project", "izer", "bench")
     total = 0
     for index in range(count):
-        ds = build_secondary_capture(
-            source.frame(index),
-            study=study,
-            series=series,
-            equipment=equipment,
-            sop_instance_uid=uids.new(),
-            instance_number=index + 1,
-            character_set="ISO_IR 192",
-        )
+        context = InstanceContext(study, series, equipment, uids.new(), index + 1)
+        ds = secondary_capture_image(source.frame(index), context)
         path = folder / f"IM{index:06d}.dcm"
         ds.save_as(path, enforce_file_format=True)
         total += path.stat().st_size

@@ -1,9 +1,11 @@
-"""Who, which study, which series and which equipment an instance belongs to."""
+"""Who, which study, which series, which equipment and when: the context of an instance."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
+from izer.config.settings import DEFAULT_CHARACTER_SET
 from izer.model import Patient
 
 
@@ -40,3 +42,34 @@ class EquipmentContext:
     software_versions: str
     station_name: str = ""
     institution_name: str = ""
+
+
+@dataclass(frozen=True)
+class InstanceContext:
+    """Everything an IOD constructor needs besides its own content.
+
+    Parameters
+    ----------
+    sop_instance_uid, instance_number
+        Identity of the new instance in its series.
+    character_set
+        Configured Specific Character Set name (``ISO_IR 192`` by default).
+    content_time
+        Content Date/Time (when the image or document content was created).
+    acquisition_time
+        Acquisition DateTime; the content time when not given.
+    """
+
+    study: StudyContext
+    series: SeriesContext
+    equipment: EquipmentContext
+    sop_instance_uid: str
+    instance_number: int
+    character_set: str = DEFAULT_CHARACTER_SET
+    content_time: datetime = field(default_factory=datetime.now)
+    acquisition_time: datetime | None = None
+
+    @property
+    def acquired(self) -> datetime:
+        """Acquisition time, falling back to the content time."""
+        return self.acquisition_time or self.content_time

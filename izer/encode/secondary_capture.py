@@ -1,15 +1,34 @@
-"""Secondary Capture Image Storage (PS3.3 A.8.1) from one 8-bit RGB frame."""
+"""Secondary Capture: single-frame (PS3.3 A.8.1) and multi-frame (A.8.2 to A.8.5) images."""
 
 from __future__ import annotations
 
 import enum
-from datetime import datetime
 
 import numpy as np
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage
+from pydicom.dataset import Dataset
+from pydicom.uid import (
+    MultiFrameGrayscaleByteSecondaryCaptureImageStorage,
+    MultiFrameGrayscaleWordSecondaryCaptureImageStorage,
+    MultiFrameTrueColorSecondaryCaptureImageStorage,
+    SecondaryCaptureImageStorage,
+)
+from pydicom.valuerep import format_number_as_ds
 
-from izer.encode.context import EquipmentContext, SeriesContext, StudyContext
+from izer.encode.context import InstanceContext
+from izer.encode.modules import (
+    COMMON_TYPE1,
+    COMMON_TYPE2,
+    IMAGE_PIXEL_TYPE1,
+    dicom_date,
+    dicom_time,
+    new_instance,
+    set_pixels,
+)
+from izer.encode.pixels import PixelLayout, encode_frames
+from izer.encode.selfcheck import check_instance
+from izer.encode.transfer_syntaxes import TransferSyntax
+
+MM_PER_INCH = 25.4
 
 
 class ConversionType(enum.StrEnum):
@@ -25,86 +44,187 @@ class ConversionType(enum.StrEnum):
     SYNTHETIC = "SYN"
 
 
-def build_secondary_capture(
+class FrameAxis(enum.Enum):
+    """What advances from frame to frame: the Frame Increment Pointer (PS3.3 C.8.6.3)."""
+
+    TIME = "FrameTime"
+    PAGE = "PageNumberVector"
+
+
+#: Conversion Types for which Nominal Scanned Pixel Spacing is allowed (PS3.3 C.8.6.2).
+_SCANNED = {
+    ConversionType.DIGITIZED_FILM,
+    ConversionType.SCANNED_DOCUMENT,
+    ConversionType.SCANNED_IMAGE,
+}
+
+
+def _sc_equipment(
+    ds: Dataset,
+    context: InstanceContext,
+    conversion_type: ConversionType,
+    scanner_dpi: float | None,
+) -> None:
+    ds.ConversionType = conversion_type.value
+    ds.SecondaryCaptureDeviceManufacturer = context.equipment.manufacturer
+    ds.SecondaryCaptureDeviceManufacturerModelName = context.equipment.model_name
+    ds.SecondaryCaptureDeviceSoftwareVersions = context.equipment.software_versions
+    ds.DateOfSecondaryCapture = dicom_date(context.content_time)
+    ds.TimeOfSecondaryCapture = dicom_time(context.content_time)
+    if scanner_dpi is not None:
+        if conversion_type not in _SCANNED:
+            raise ValueError(
+                "a scanner resolution (Nominal Scanned Pixel Spacing) only belongs to "
+                f"Conversion Type DF, SD or SI, not {conversion_type.value}"
+            )
+        if scanner_dpi <= 0:
+            raise ValueError(f"the scanner resolution must be more than 0 dpi, got {scanner_dpi}")
+        spacing = format_number_as_ds(MM_PER_INCH / scanner_dpi)
+        ds.NominalScannedPixelSpacing = [spacing, spacing]
+    elif conversion_type is ConversionType.DIGITIZED_FILM:
+        raise ValueError(
+            "a digitized film (Conversion Type DF) needs the scanner's resolution in dpi "
+            "for Nominal Scanned Pixel Spacing"
+        )
+
+
+def _general_image(ds: Dataset, context: InstanceContext, burned_in_annotation: bool) -> None:
+    ds.PatientOrientation = ""
+    ds.BurnedInAnnotation = "YES" if burned_in_annotation else "NO"
+    ds.Laterality = ""
+    ds.AcquisitionDateTime = context.acquired.strftime("%Y%m%d%H%M%S.%f")
+
+
+def secondary_capture_image(
     pixels: np.ndarray,
+    context: InstanceContext,
     *,
-    study: StudyContext,
-    series: SeriesContext,
-    equipment: EquipmentContext,
-    sop_instance_uid: str,
-    instance_number: int,
-    character_set: str,
     conversion_type: ConversionType = ConversionType.DIGITIZED_VIDEO,
-    acquired: datetime | None = None,
+    transfer_syntax: TransferSyntax = TransferSyntax.EXPLICIT_VR_LITTLE_ENDIAN,
+    quality: float | None = None,
+    bits_stored: int | None = None,
+    scanner_dpi: float | None = None,
+    burned_in_annotation: bool = False,
 ) -> Dataset:
-    """Build an SC Image from an ``(rows, columns, 3)`` ``uint8`` RGB array.
+    """Secondary Capture Image Storage from one image.
+
+    Parameters
+    ----------
+    pixels
+        ``(rows, columns)`` grayscale (uint8 or uint16) or ``(rows, columns, 3)`` uint8 RGB.
+    conversion_type
+        How the image was obtained (DV from a video grabber, DF from a film digitizer...).
+    bits_stored
+        For uint16 grayscale, the significant bits (12 for a 12-bit film scan).
+    scanner_dpi
+        Scanner resolution; gives Nominal Scanned Pixel Spacing (required for DF).
+    burned_in_annotation
+        Whether identifying text is burned into the pixels.
 
     Raises
     ------
     ValueError
-        When the array is not 8-bit RGB.
+        With what to change, when the pixels, syntax or options do not fit.
     """
-    if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
+    if pixels.ndim not in (2, 3):
+        raise ValueError(f"an SC image is one frame, got an array shaped {pixels.shape}")
+    frames = pixels[np.newaxis]
+    layout = PixelLayout.of(frames, bits_stored=bits_stored)
+    ds = new_instance(SecondaryCaptureImageStorage, context)
+    _sc_equipment(ds, context, conversion_type, scanner_dpi)
+    _general_image(ds, context, burned_in_annotation)
+    set_pixels(ds, encode_frames(frames, layout, transfer_syntax, quality=quality), layout)
+    check_instance(
+        ds,
+        iod="Secondary Capture Image",
+        type1=(*COMMON_TYPE1, *IMAGE_PIXEL_TYPE1, "ConversionType"),
+        type2=(*COMMON_TYPE2, "PatientOrientation"),
+    )
+    return ds
+
+
+class MultiFrameKind(enum.Enum):
+    """The three multi-frame SC SOP classes and their pixel rules (PS3.3 C.8.6.3)."""
+
+    GRAYSCALE_BYTE = MultiFrameGrayscaleByteSecondaryCaptureImageStorage
+    GRAYSCALE_WORD = MultiFrameGrayscaleWordSecondaryCaptureImageStorage
+    TRUE_COLOR = MultiFrameTrueColorSecondaryCaptureImageStorage
+
+    @classmethod
+    def for_frames(cls, frames: np.ndarray) -> MultiFrameKind:
+        """The kind that fits ``frames`` (uint8 gray, uint16 gray or uint8 RGB)."""
+        if frames.ndim == 4:
+            return cls.TRUE_COLOR
+        return cls.GRAYSCALE_WORD if frames.dtype == np.uint16 else cls.GRAYSCALE_BYTE
+
+
+def multiframe_secondary_capture(
+    frames: np.ndarray,
+    context: InstanceContext,
+    *,
+    conversion_type: ConversionType = ConversionType.DIGITIZED_VIDEO,
+    transfer_syntax: TransferSyntax = TransferSyntax.EXPLICIT_VR_LITTLE_ENDIAN,
+    quality: float | None = None,
+    bits_stored: int | None = None,
+    frame_axis: FrameAxis = FrameAxis.TIME,
+    frame_time_ms: float | None = None,
+    scanner_dpi: float | None = None,
+    burned_in_annotation: bool = False,
+) -> Dataset:
+    """A Multi-frame Grayscale Byte, Grayscale Word or True Color SC image.
+
+    Parameters
+    ----------
+    frames
+        ``(n, rows, columns)`` uint8 or uint16 grayscale, or ``(n, rows, columns, 3)`` uint8.
+    bits_stored
+        For Grayscale Word, 9 to 16 (12 for a 12-bit film scan).
+    frame_axis
+        ``TIME`` for frames from video (then ``frame_time_ms`` is required), ``PAGE`` for
+        pages or films of a batch.
+
+    Raises
+    ------
+    ValueError
+        With what to change, when the frames or options do not fit the SOP class.
+    """
+    if frames.ndim not in (3, 4):
+        raise ValueError(f"frames must be shaped (n, rows, columns[, 3]), got {frames.shape}")
+    kind = MultiFrameKind.for_frames(frames)
+    layout = PixelLayout.of(frames, bits_stored=bits_stored)
+    if kind is MultiFrameKind.GRAYSCALE_WORD and not 9 <= layout.bits_stored <= 16:
         raise ValueError(
-            f"an SC frame must be a (rows, columns, 3) uint8 RGB array, got shape "
-            f"{pixels.shape} and type {pixels.dtype}"
+            "Multi-frame Grayscale Word SC needs 9 to 16 bits stored; give bits_stored "
+            f"(got {layout.bits_stored})"
         )
-    when = acquired or datetime.now()
-    date, time = when.strftime("%Y%m%d"), when.strftime("%H%M%S.%f")
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = sop_instance_uid
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SpecificCharacterSet = character_set
-    ds.SOPClassUID = SecondaryCaptureImageStorage
-    ds.SOPInstanceUID = sop_instance_uid
-    ds.InstanceCreationDate, ds.InstanceCreationTime = date, time
-
-    patient = study.patient
-    ds.PatientName = patient.name
-    ds.PatientID = patient.patient_id
-    ds.PatientBirthDate = patient.birth_date
-    ds.PatientSex = patient.sex.value
-
-    ds.StudyInstanceUID = study.study_instance_uid
-    ds.StudyDate, ds.StudyTime = study.study_date, study.study_time
-    ds.ReferringPhysicianName = study.referring_physician_name
-    ds.StudyID = study.study_id
-    ds.AccessionNumber = study.accession_number
-    if study.description:
-        ds.StudyDescription = study.description
-
-    ds.Modality = series.modality
-    ds.SeriesInstanceUID = series.series_instance_uid
-    ds.SeriesNumber = series.series_number
-    ds.Laterality = ""
-    if series.description:
-        ds.SeriesDescription = series.description
-
-    ds.Manufacturer = equipment.manufacturer
-    ds.ManufacturerModelName = equipment.model_name
-    ds.SoftwareVersions = equipment.software_versions
-    ds.StationName = equipment.station_name
-    ds.InstitutionName = equipment.institution_name
-    ds.ConversionType = conversion_type.value
-    ds.DateOfSecondaryCapture, ds.TimeOfSecondaryCapture = date, time
-
-    ds.InstanceNumber = instance_number
-    ds.PatientOrientation = ""
-    ds.ContentDate, ds.ContentTime = date, time
-    ds.BurnedInAnnotation = "NO"
-    ds.LossyImageCompression = "00"
-
-    rows, columns, _ = pixels.shape
-    ds.SamplesPerPixel = 3
-    ds.PhotometricInterpretation = "RGB"
-    ds.PlanarConfiguration = 0
-    ds.Rows, ds.Columns = rows, columns
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 8, 8, 7
-    ds.PixelRepresentation = 0
-    ds.PixelData = np.ascontiguousarray(pixels).tobytes()
+    if kind is MultiFrameKind.GRAYSCALE_BYTE and layout.bits_stored != 8:
+        raise ValueError("Multi-frame Grayscale Byte SC needs 8 bits stored")
+    ds = new_instance(kind.value, context)
+    _sc_equipment(ds, context, conversion_type, scanner_dpi)
+    _general_image(ds, context, burned_in_annotation)
+    ds.NumberOfFrames = len(frames)
+    if frame_axis is FrameAxis.TIME:
+        if frame_time_ms is None or frame_time_ms <= 0:
+            raise ValueError("frames along time need frame_time_ms (e.g. 33.367 at 29.97 fps)")
+        ds.FrameIncrementPointer = 0x00181063
+        ds.FrameTime = format_number_as_ds(float(frame_time_ms))
+    else:
+        ds.FrameIncrementPointer = 0x00182001
+        ds.PageNumberVector = list(range(1, len(frames) + 1))
+    if kind is not MultiFrameKind.TRUE_COLOR:
+        ds.RescaleIntercept = "0"
+        ds.RescaleSlope = "1"
+        ds.RescaleType = "US"
+        ds.PresentationLUTShape = "IDENTITY"
+    set_pixels(ds, encode_frames(frames, layout, transfer_syntax, quality=quality), layout)
+    type1 = [*COMMON_TYPE1, *IMAGE_PIXEL_TYPE1, "ConversionType", "NumberOfFrames"]
+    type1 += ["FrameIncrementPointer", "BurnedInAnnotation"]
+    if kind is not MultiFrameKind.TRUE_COLOR:
+        type1 += ["RescaleIntercept", "RescaleSlope", "RescaleType", "PresentationLUTShape"]
+    check_instance(
+        ds,
+        iod=f"Multi-frame {kind.name.replace('_', ' ').title()} SC Image",
+        type1=type1,
+        type2=(*COMMON_TYPE2, "PatientOrientation"),
+    )
     return ds
