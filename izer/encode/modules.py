@@ -6,6 +6,7 @@ C.7.6.3); the type 1/2 lists feed :func:`izer.encode.selfcheck.check_instance`.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -15,6 +16,9 @@ from pydicom.valuerep import format_number_as_ds
 from izer.encode.charset import specific_character_set
 from izer.encode.context import InstanceContext
 from izer.encode.pixels import EncodedPixels, PixelLayout
+
+#: Frame Increment Pointer value for frames along time: Frame Time (0018,1063).
+FRAME_TIME_TAG = 0x00181063
 
 #: Type 1 attributes of the modules :func:`new_instance` writes.
 COMMON_TYPE1 = (
@@ -163,3 +167,33 @@ def _values(ds: Dataset, keyword: str) -> list[object]:
         return []
     element = ds[keyword]
     return list(element.value) if element.VM > 1 else [element.value]
+
+
+def check_frame_time(frame_time_ms: float | None) -> float:
+    """``frame_time_ms`` as a float, or a ValueError saying what to give."""
+    if frame_time_ms is None or not 0 < float(frame_time_ms) < math.inf:
+        raise ValueError(
+            "frames along time need frame_time_ms, the time between frames in milliseconds "
+            f"(e.g. 33.367 at 29.97 fps); got {frame_time_ms}"
+        )
+    return float(frame_time_ms)
+
+
+def write_cine(ds: Dataset, number_of_frames: int, frame_time_ms: float | None) -> None:
+    """Multi-frame and Cine modules for frames along time (PS3.3 C.7.6.5, C.7.6.6).
+
+    Writes Number of Frames, Frame Increment Pointer = Frame Time, Frame Time (ms, DS),
+    Cine Rate and Recommended Display Frame Rate (frames per second, IS).
+
+    Raises
+    ------
+    ValueError
+        When ``frame_time_ms`` is missing or not positive.
+    """
+    frame_time_ms = check_frame_time(frame_time_ms)
+    ds.NumberOfFrames = number_of_frames
+    ds.FrameIncrementPointer = FRAME_TIME_TAG
+    ds.FrameTime = format_number_as_ds(float(frame_time_ms))
+    rate = max(1, round(1000.0 / frame_time_ms))
+    ds.CineRate = rate
+    ds.RecommendedDisplayFrameRate = rate

@@ -23,6 +23,7 @@ from izer.encode.modules import (
     dicom_time,
     new_instance,
     set_pixels,
+    write_cine,
 )
 from izer.encode.pixels import PixelLayout, encode_frames
 from izer.encode.selfcheck import check_instance
@@ -202,13 +203,10 @@ def multiframe_secondary_capture(
     ds = new_instance(kind.value, context)
     _sc_equipment(ds, context, conversion_type, scanner_dpi)
     _general_image(ds, context, burned_in_annotation)
-    ds.NumberOfFrames = len(frames)
     if frame_axis is FrameAxis.TIME:
-        if frame_time_ms is None or frame_time_ms <= 0:
-            raise ValueError("frames along time need frame_time_ms (e.g. 33.367 at 29.97 fps)")
-        ds.FrameIncrementPointer = 0x00181063
-        ds.FrameTime = format_number_as_ds(float(frame_time_ms))
+        write_cine(ds, len(frames), frame_time_ms)
     else:
+        ds.NumberOfFrames = len(frames)
         ds.FrameIncrementPointer = 0x00182001
         ds.PageNumberVector = list(range(1, len(frames) + 1))
     if kind is not MultiFrameKind.TRUE_COLOR:
