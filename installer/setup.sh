@@ -74,7 +74,7 @@ case "$mode" in
         ;;
     test)
         check_python
-        apt_install orthanc dcmtk dicom3tools ffmpeg xorriso genisoimage xvfb
+        apt_install orthanc orthanc-gdcm dcmtk dicom3tools ffmpeg xorriso genisoimage xvfb
         make_venv
         pip_install "[dev]"
         "$venv/bin/ruff" check .

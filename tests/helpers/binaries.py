@@ -33,6 +33,20 @@ BINARY_PATHS: dict[str, Path] = {
     "genisoimage": Path("/usr/bin/genisoimage"),
     "Xvfb": Path("/usr/bin/Xvfb"),
     "libModalityWorklists.so": Path("/usr/share/orthanc/plugins/libModalityWorklists.so"),
+    "libOrthancGdcm.so": Path("/usr/share/orthanc/plugins/libOrthancGdcm.so"),
+    "dcmdjpeg": Path("/usr/bin/dcmdjpeg"),
+    "dcmdjpls": Path("/usr/bin/dcmdjpls"),
+    "dcmdrle": Path("/usr/bin/dcmdrle"),
+    "dcmconv": Path("/usr/bin/dcmconv"),
+    "dcm2pnm": Path("/usr/bin/dcm2pnm"),
+    "dcmj2pnm": Path("/usr/bin/dcmj2pnm"),
+    "dcml2pnm": Path("/usr/bin/dcml2pnm"),
+    "dcm2pdf": Path("/usr/bin/dcm2pdf"),
+    "dcmpschk": Path("/usr/bin/dcmpschk"),
+    "img2dcm": Path("/usr/bin/img2dcm"),
+    "dcmcjpeg": Path("/usr/bin/dcmcjpeg"),
+    "dcmcjpls": Path("/usr/bin/dcmcjpls"),
+    "dcmcrle": Path("/usr/bin/dcmcrle"),
 }
 
 #: Debian package providing each binary (keyed by file name).
@@ -57,6 +71,20 @@ BINARY_PACKAGES: dict[str, str] = {
     "genisoimage": "genisoimage",
     "Xvfb": "xvfb",
     "libModalityWorklists.so": "orthanc",
+    "libOrthancGdcm.so": "orthanc-gdcm",
+    "dcmdjpeg": "dcmtk",
+    "dcmdjpls": "dcmtk",
+    "dcmdrle": "dcmtk",
+    "dcmconv": "dcmtk",
+    "dcm2pnm": "dcmtk",
+    "dcmj2pnm": "dcmtk",
+    "dcml2pnm": "dcmtk",
+    "dcm2pdf": "dcmtk",
+    "dcmpschk": "dcmtk",
+    "img2dcm": "dcmtk",
+    "dcmcjpeg": "dcmtk",
+    "dcmcjpls": "dcmtk",
+    "dcmcrle": "dcmtk",
 }
 
 #: Every Debian package the full test suite relies on.

@@ -61,6 +61,8 @@ __all__ = [
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 ORTHANC_BIN = Path("/usr/sbin/Orthanc")
 ORTHANC_WORKLIST_PLUGIN = Path("/usr/share/orthanc/plugins/libModalityWorklists.so")
+#: GDCM decoder plugin (package orthanc-gdcm): lets Orthanc decode JPEG 2000 for previews.
+ORTHANC_GDCM_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancGdcm.so")
 
 #: AE title of every supported peer, keyed by peer name.
 PEER_AETS: dict[str, str] = {
@@ -469,7 +471,7 @@ class PeerSet:
         new = [n for n in names if n not in self.peers]
         needed = [PEER_BINARIES[n] for n in new]
         if "orthanc" in new:
-            needed.append(ORTHANC_WORKLIST_PLUGIN)
+            needed += [ORTHANC_WORKLIST_PLUGIN, ORTHANC_GDCM_PLUGIN]
         missing = missing_binaries(*needed)
         if missing:
             raise MissingBinaryError(missing)
@@ -560,6 +562,7 @@ class PeerSet:
                 "STORAGE_DIR": json.dumps(str(storage)),
                 "INDEX_DIR": json.dumps(str(storage)),
                 "WORKLIST_PLUGIN": json.dumps(str(ORTHANC_WORKLIST_PLUGIN)),
+                "GDCM_PLUGIN": json.dumps(str(ORTHANC_GDCM_PLUGIN)),
                 "WORKLIST_DIR": json.dumps(str(worklists)),
                 "LISTENER_AET": json.dumps(self.listener_aet),
                 "LISTENER_PORT": self.listener_port,

@@ -14,6 +14,7 @@ import pytest
 from tests.helpers.binaries import require_binaries
 from tests.peers.harness import (
     ALL_PEERS,
+    ORTHANC_GDCM_PLUGIN,
     ORTHANC_WORKLIST_PLUGIN,
     PEER_BINARIES,
     Peer,
@@ -39,7 +40,7 @@ def peer_set(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PeerSet]:
 
     Skips (fails under ``CI=true``) when a server binary is not installed.
     """
-    require_binaries(*PEER_BINARIES.values(), ORTHANC_WORKLIST_PLUGIN)
+    require_binaries(*PEER_BINARIES.values(), ORTHANC_WORKLIST_PLUGIN, ORTHANC_GDCM_PLUGIN)
     peers = PeerSet(tmp_path_factory.mktemp("peers"))
     try:
         peers.start(ALL_PEERS)
