@@ -226,6 +226,13 @@ def _image_size(referenced: Dataset) -> tuple[int, int]:
                 f"the referenced image has no {keyword}; a presentation state needs a "
                 "complete image instance"
             )
+    photometric = str(referenced.PhotometricInterpretation)
+    if not photometric.startswith("MONOCHROME"):
+        raise ValueError(
+            f"a Grayscale Softcopy Presentation State applies to grayscale images only "
+            f"(PS3.4 N.2); the referenced image is {photometric}. Colour images need a Color "
+            "Softcopy Presentation State, which izer does not write yet"
+        )
     return int(referenced.Rows), int(referenced.Columns)
 
 

@@ -76,11 +76,14 @@ def _check(path: Path, iod: str) -> None:
     assert all(LATERALITY_UNKNOWN in warning for warning in result.warnings), str(result)
 
 
-@pytest.mark.parametrize("pixels", [GRAY, RGB], ids=["grayscale", "rgb"])
-def test_annotations_on_an_sc_image_are_valid_and_consistent(
-    tmp_path: Path, pixels: np.ndarray
-) -> None:
-    image, context = _image(pixels)
+def test_a_colour_image_is_refused_naming_the_colour_state() -> None:
+    image, context = _image(RGB)
+    with pytest.raises(ValueError, match="Color Softcopy Presentation State"):
+        presentation_state(image, _same_study(context), label="Findings", texts=TEXTS)
+
+
+def test_annotations_on_an_sc_image_are_valid_and_consistent(tmp_path: Path) -> None:
+    image, context = _image(GRAY)
     ds = presentation_state(
         image,
         _same_study(context),
