@@ -8,11 +8,15 @@ emitted on the thread that caused them; the GUI re-emits them on its own thread)
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 from psygnal import Signal, SignalGroup
+from pydicom import dcmread
+from pydicom.dataset import Dataset
 
 from izer import __version__
 from izer.capture import SyntheticSource
@@ -23,13 +27,16 @@ from izer.encode import (
     InstanceContext,
     SeriesContext,
     StudyContext,
+    TransferSyntax,
     UidFactory,
+    importers,
+    recipes,
     secondary_capture_image,
 )
 from izer.model import EngineStatus, InstanceRecord, Patient, Procedure, ProcedureState
 from izer.model.procedure import TransitionError
 from izer.net import AssociationFactory, EchoResult, Listener, echo, resolve_destination
-from izer.store import StudyStore
+from izer.store import StudyStore, atomic_write
 
 MANUFACTURER = "izer project"
 MODEL_NAME = "izer"
@@ -49,6 +56,74 @@ class EngineEvents(SignalGroup):
     state_changed = Signal(ProcedureState, ProcedureState)
     procedure_changed = Signal(object)
     instance_stored = Signal(InstanceRecord)
+
+
+@dataclass(frozen=True)
+class ConvertRequest:
+    """What ``izer convert`` is asked to make, besides the input files.
+
+    Parameters
+    ----------
+    patient
+        The patient every instance of the run belongs to.
+    accession_number, study_description
+        Of the one study the run makes.
+    iod
+        ``--iod`` name (``sc``, ``vl-endoscopic``...); ``None`` picks one per input kind.
+    transfer_syntax
+        ``--ts`` name or UID; ``None`` keeps JPEG / JPEG 2000 inputs as they are.
+    quality, conversion_type, bits_stored
+        Encoder quality, Conversion Type code (``WSD``, ``SD``...), bits of 16-bit input.
+    multiframe
+        One multi-frame instance per input folder or multi-page file.
+    """
+
+    patient: Patient
+    accession_number: str = ""
+    study_description: str = ""
+    iod: str | None = None
+    transfer_syntax: str | None = None
+    quality: float | None = None
+    conversion_type: str | None = None
+    bits_stored: int | None = None
+    multiframe: bool = False
+
+
+@dataclass(frozen=True)
+class ConvertStep:
+    """Progress of one input (a file, or a folder with ``multiframe``)."""
+
+    index: int
+    total: int
+    source: str
+    outputs: tuple[str, ...] = ()
+    error: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ConvertFailure:
+    """An input that was not converted, and why (no output was left for it)."""
+
+    source: str
+    reason: str
+
+
+@dataclass
+class ConvertReport:
+    """What a conversion run made."""
+
+    study_instance_uid: str
+    converted: int = 0
+    outputs: list[Path] = field(default_factory=list)
+    records: list[InstanceRecord] = field(default_factory=list)
+    failures: list[ConvertFailure] = field(default_factory=list)
+    notes: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def instances(self) -> int:
+        """Instances written."""
+        return len(self.outputs)
 
 
 class Engine:
@@ -276,13 +351,7 @@ class Engine:
                     description=procedure.description,
                 ),
                 series=series,
-                equipment=EquipmentContext(
-                    manufacturer=MANUFACTURER,
-                    model_name=MODEL_NAME,
-                    software_versions=__version__,
-                    station_name=station.station_name,
-                    institution_name=station.institution_name,
-                ),
+                equipment=self._equipment(),
                 sop_instance_uid=self.uids.new(),
                 instance_number=instance_number,
                 character_set=station.character_set,
@@ -307,3 +376,252 @@ class Engine:
             )
             self._next_instance_number = 1
         return self._series
+
+    def _equipment(self) -> EquipmentContext:
+        station = self.settings.station
+        return EquipmentContext(
+            manufacturer=MANUFACTURER,
+            model_name=MODEL_NAME,
+            software_versions=__version__,
+            station_name=station.station_name,
+            institution_name=station.institution_name,
+        )
+
+    # -- converting files ---------------------------------------------------------------------
+
+    @staticmethod
+    def convert_iods() -> list[tuple[str, str]]:
+        """``(--iod name, IOD title)`` of every IOD :meth:`convert` makes."""
+        return [(iod.value, recipe.title) for iod, recipe in recipes.RECIPES.items()]
+
+    def convert(
+        self,
+        inputs: Sequence[Path | str],
+        request: ConvertRequest,
+        *,
+        out: Path | None = None,
+        progress: Callable[[ConvertStep], None] | None = None,
+    ) -> ConvertReport:
+        """Convert image, PDF and audio files into one new study (one series per IOD).
+
+        Inputs are files or folders (their files in name order). Each file (each page of a
+        multi-page TIFF) becomes one instance, or with ``request.multiframe`` each input one
+        multi-frame instance. Instances are numbered 1, 2... in their series in input order.
+        An input that fails leaves no output and does not stop the run.
+
+        Parameters
+        ----------
+        out
+            Folder for the Part-10 files (written atomically, named after the inputs); the
+            local store when ``None``.
+        progress
+            Called after each input, converted or not.
+
+        Raises
+        ------
+        ValueError
+            Before any file is read, for an unknown IOD or transfer syntax, options that do
+            not fit together, or patient and study values that cannot be written.
+        """
+        iod, options = self._convert_options(request)
+        character_set = self.settings.station.character_set
+        recipes.check_identity(
+            request.patient, request.accession_number, request.study_description, character_set
+        )
+        now = datetime.now()
+        study = StudyContext(
+            patient=request.patient,
+            study_instance_uid=self.uids.new(),
+            study_date=now.strftime("%Y%m%d"),
+            study_time=now.strftime("%H%M%S"),
+            accession_number=request.accession_number,
+            description=request.study_description,
+        )
+        report = ConvertReport(study.study_instance_uid)
+        tasks: list[tuple[str, list[Path] | importers.InputError]] = []
+        for given in (Path(item) for item in inputs):
+            try:
+                files = importers.expand_input(given)
+            except importers.InputError as exc:
+                tasks.append((importers.display_name(given), exc))
+                continue
+            if request.multiframe:
+                tasks.append((importers.display_name(given), files))
+            else:
+                tasks.extend((importers.display_name(f), [f]) for f in files)
+        run = _ConvertRun(self, study, out, character_set)
+        for index, (label, files) in enumerate(tasks, start=1):
+            step = run.convert(label, files, iod, options, request.multiframe, report)
+            if progress is not None:
+                progress(ConvertStep(index, len(tasks), label, step[0], step[1], tuple(step[2])))
+        return report
+
+    @staticmethod
+    def _convert_options(
+        request: ConvertRequest,
+    ) -> tuple[recipes.Iod | None, recipes.ConvertOptions]:
+        iod = recipes.Iod.from_text(request.iod) if request.iod else None
+        conversion_type = None
+        if request.conversion_type:
+            try:
+                conversion_type = ConversionType(request.conversion_type.strip().upper())
+            except ValueError:
+                names = ", ".join(member.value for member in ConversionType)
+                raise ValueError(
+                    f"unknown conversion type {request.conversion_type!r}; use one of: {names}"
+                ) from None
+        options = recipes.ConvertOptions(
+            transfer_syntax=(
+                TransferSyntax.from_text(request.transfer_syntax)
+                if request.transfer_syntax
+                else None
+            ),
+            quality=request.quality,
+            conversion_type=conversion_type,
+            bits_stored=request.bits_stored,
+        )
+        recipes.check_request(iod, options, multiframe=request.multiframe)
+        return iod, options
+
+
+class _ConvertRun:
+    """Series, numbering and output names of one :meth:`Engine.convert` run."""
+
+    def __init__(
+        self, engine: Engine, study: StudyContext, out: Path | None, character_set: str
+    ) -> None:
+        self.engine = engine
+        self.study = study
+        self.out = out
+        self.character_set = character_set
+        self.series: dict[recipes.Iod, SeriesContext] = {}
+        self.counts: dict[recipes.Iod, int] = {}
+        self.names: set[str] = set()
+
+    def convert(
+        self,
+        label: str,
+        files: list[Path] | importers.InputError,
+        iod: recipes.Iod | None,
+        options: recipes.ConvertOptions,
+        multiframe: bool,
+        report: ConvertReport,
+    ) -> tuple[tuple[str, ...], str | None, list[str]]:
+        """Convert one input; record it in ``report``; return outputs, error and notes."""
+        notes: list[str] = []
+        try:
+            if isinstance(files, importers.InputError):
+                raise files
+            jobs = recipes.jobs_for(files, iod, options, multiframe=multiframe)
+            built = self._build(jobs)
+            for job in jobs:
+                notes.extend(dict.fromkeys(job.notes))
+            written, records = self._write(built)
+        except ValueError as exc:
+            reason = exc.problem if isinstance(exc, importers.InputError) else str(exc)
+            if (
+                isinstance(exc, importers.InputError)
+                and exc.path.name
+                and (importers.display_name(exc.path) != label)
+            ):
+                reason = f"{importers.display_name(exc.path.name)}: {reason}"
+            report.failures.append(ConvertFailure(label, reason))
+            return (), reason, notes
+        report.converted += 1
+        report.outputs.extend(written)
+        report.records.extend(records)
+        report.notes.extend((label, note) for note in notes)
+        return tuple(str(path) for path in written), None, notes
+
+    def _build(self, jobs: list[recipes.Job]) -> list[tuple[recipes.Job, Dataset]]:
+        """Every instance of one input, or none: numbering is rolled back on failure."""
+        series, counts = dict(self.series), dict(self.counts)
+        built = []
+        try:
+            for job in jobs:
+                context = self._context(job.recipe)
+                try:
+                    built.append((job, job.build(context)))
+                except importers.InputError:
+                    raise
+                except ValueError as exc:
+                    if len(job.frames) == 1 and job.frames[0].label:  # a page of a file
+                        raise ValueError(f"{job.frames[0].label}: {exc}") from exc
+                    raise
+        except BaseException:
+            self.series, self.counts = series, counts
+            raise
+        return built
+
+    def _context(self, recipe: recipes.Recipe) -> InstanceContext:
+        engine = self.engine
+        series = self.series.get(recipe.iod)
+        if series is None:
+            used = {s.series_number for s in self.series.values()}
+            series = SeriesContext(
+                series_instance_uid=engine.uids.new(),
+                series_number=1 + max(used, default=0),
+                modality=recipe.modality,
+                description=recipe.series_description,
+            )
+            self.series[recipe.iod] = series
+        self.counts[recipe.iod] = self.counts.get(recipe.iod, 0) + 1
+        return InstanceContext(
+            study=self.study,
+            series=series,
+            equipment=engine._equipment(),
+            sop_instance_uid=engine.uids.new(),
+            instance_number=self.counts[recipe.iod],
+            character_set=self.character_set,
+            content_time=datetime.now(),
+        )
+
+    def _write(
+        self, built: list[tuple[recipes.Job, Dataset]]
+    ) -> tuple[list[Path], list[InstanceRecord]]:
+        """Write every instance of one input; with ``out``, remove them all if one fails."""
+        written: list[Path] = []
+        records: list[InstanceRecord] = []
+        try:
+            for job, dataset in built:
+                if self.out is None:
+                    record = self.engine.store.add_dataset(dataset)
+                    records.append(record)
+                    written.append(record.path)
+                else:
+                    target = self.out / self._name(job)
+                    atomic_write(
+                        target,
+                        lambda handle, ds=dataset: ds.save_as(handle, enforce_file_format=True),
+                        validate=lambda path, uid=dataset.SOPInstanceUID: _check_output(path, uid),
+                    )
+                    written.append(target)
+        except OSError as exc:
+            if self.out is not None:
+                for path in written:
+                    path.unlink(missing_ok=True)
+            raise ValueError(f"cannot write the output: {exc.strerror or exc}") from exc
+        for record in records:
+            self.engine.events.instance_stored.emit(record)
+        return written, records
+
+    def _name(self, job: recipes.Job) -> str:
+        source = job.sources[0] if len(job.sources) == 1 else job.sources[0].parent
+        stem = importers.display_name(source.stem if source.suffix else source.name)
+        stem = "".join(ch if ch.isprintable() and ch not in "/\\" else "_" for ch in stem)
+        if len(job.frames) == 1 and job.frames[0].label.startswith("page "):
+            stem += f"-p{int(job.frames[0].label.removeprefix('page ')):03d}"
+        stem = stem[:120] or "image"
+        name, counter = f"{stem}.dcm", 1
+        while name in self.names or (self.out is not None and (self.out / name).exists()):
+            counter += 1
+            name = f"{stem}-{counter}.dcm"
+        self.names.add(name)
+        return name
+
+
+def _check_output(path: Path, sop_instance_uid: str) -> None:
+    """Read back the header just written (before it gets its final name)."""
+    header = dcmread(path, stop_before_pixels=True)
+    if header.SOPInstanceUID != sop_instance_uid:
+        raise OSError(f"{path.name} does not read back as the instance just written")

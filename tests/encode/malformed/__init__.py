@@ -1,0 +1,1 @@
+"""Malformed and edge-case inputs for ``izer convert``, generated at test time."""
