@@ -1,8 +1,11 @@
-"""The benchmark entry runs end to end (its figures belong in docs/performance.md, not here)."""
+"""The benchmark entries run end to end (their figures belong in docs/performance.md)."""
 
 from __future__ import annotations
 
+import pytest
+
 from izer.cli.bench import main as bench_main
+from tests.helpers.binaries import require_binaries
 
 
 def test_store_benchmark_runs_and_reports_a_ratio(capsys) -> None:
@@ -10,3 +13,21 @@ def test_store_benchmark_runs_and_reports_a_ratio(capsys) -> None:
     out = capsys.readouterr().out
     assert "store import: 3 SC files" in out
     assert "ratio izer / cp" in out
+
+
+@pytest.mark.timeout(600)
+def test_convert_benchmark_runs_against_img2dcm(capsys) -> None:
+    require_binaries("img2dcm")
+    assert bench_main(["convert", "--files", "2", "--runs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "img2dcm" in out
+    assert "ratio" in out
+
+
+@pytest.mark.timeout(600)
+def test_encode_benchmark_covers_every_codec(capsys) -> None:
+    require_binaries("dcmcjpeg", "dcmcjpls", "dcmcrle")
+    assert bench_main(["encode", "--runs", "1"]) == 0
+    out = capsys.readouterr().out
+    for name in ("JPEG_BASELINE", "HTJ2K", "JPEG_XL", "RLE", "dcmcjpeg"):
+        assert name.lower().replace("_", "") in out.lower().replace("_", "").replace("-", "")

@@ -39,15 +39,13 @@ from izer.encode.importers import (
     input_kind,
     read_image,
 )
-from izer.encode.modules import IMAGE_PIXEL_TYPE1, set_pixels
-from izer.encode.pixels import get_codec
+from izer.encode.pixels import PreEncoded, get_codec
 from izer.encode.secondary_capture import (
     ConversionType,
     FrameAxis,
     multiframe_secondary_capture,
     secondary_capture_image,
 )
-from izer.encode.selfcheck import check_instance
 from izer.encode.transfer_syntaxes import TransferSyntax
 from izer.model import Patient
 
@@ -105,7 +103,14 @@ class ConvertOptions:
 #: Builds one instance from ``(n, rows, columns[, 3])`` pixels, with the transfer syntax,
 #: quality and bits stored to use.
 PixelBuilder = Callable[
-    [np.ndarray, InstanceContext, TransferSyntax, float | None, int | None, ConvertOptions],
+    [
+        np.ndarray | PreEncoded,
+        InstanceContext,
+        TransferSyntax,
+        float | None,
+        int | None,
+        ConvertOptions,
+    ],
     Dataset,
 ]
 #: Builds one instance from a whole file (a document, a sound).
@@ -152,8 +157,13 @@ class Recipe:
 # -- the constructor calls ----------------------------------------------------------------------
 
 
+def _one_frame(pixels: np.ndarray | PreEncoded) -> np.ndarray | PreEncoded:
+    """The single frame of a one-frame stack (pre-encoded frames are passed whole)."""
+    return pixels if isinstance(pixels, PreEncoded) else pixels[0]
+
+
 def _sc(
-    pixels: np.ndarray,
+    pixels: np.ndarray | PreEncoded,
     context: InstanceContext,
     syntax: TransferSyntax,
     quality: float | None,
@@ -161,7 +171,7 @@ def _sc(
     options: ConvertOptions,
 ) -> Dataset:
     return secondary_capture_image(
-        pixels[0],
+        _one_frame(pixels),
         context,
         conversion_type=options.conversion_type or ConversionType.WORKSTATION,
         transfer_syntax=syntax,
@@ -171,7 +181,7 @@ def _sc(
 
 
 def _sc_multiframe(
-    pixels: np.ndarray,
+    pixels: np.ndarray | PreEncoded,
     context: InstanceContext,
     syntax: TransferSyntax,
     quality: float | None,
@@ -191,7 +201,7 @@ def _sc_multiframe(
 
 def _vl(kind_name: str) -> PixelBuilder:
     def build(
-        pixels: np.ndarray,
+        pixels: np.ndarray | PreEncoded,
         context: InstanceContext,
         syntax: TransferSyntax,
         quality: float | None,
@@ -201,7 +211,11 @@ def _vl(kind_name: str) -> PixelBuilder:
         from izer.encode.visible_light import VLKind, vl_image
 
         return vl_image(
-            pixels[0], context, kind=VLKind[kind_name], transfer_syntax=syntax, quality=quality
+            _one_frame(pixels),
+            context,
+            kind=VLKind[kind_name],
+            transfer_syntax=syntax,
+            quality=quality,
         )
 
     return build
@@ -555,31 +569,16 @@ def _as_is_problem(
 
 
 def _build_as_is(job: Job, frames: list[CompressedFrame], context: InstanceContext) -> Dataset:
-    """Build with a placeholder frame, then write the compressed frames as they are.
-
-    The IOD constructors take pixel arrays; a ``(n, 1, 1[, 3])`` placeholder of the right type
-    lets the constructor write and check every other module, then
-    :func:`~izer.encode.modules.set_pixels` replaces the Image Pixel module with the
-    encapsulated frames and the instance is checked again.
-    """
+    """Build the instance around compressed frames kept exactly as they are."""
     recipe, options = job.recipe, job.options
     assert recipe.build_pixels is not None
     encoded, layout = encapsulated(frames, options.transfer_syntax)
-    if recipe.eight_bit_only and layout.bits_allocated != 8:
-        frame = job.frames[0]
-        raise InputError(
-            frame.path,
-            f"is a {layout.bits_stored}-bit image; a {recipe.title} holds 8-bit images only "
-            "(PS3.3 C.8.12.1.1); use --iod sc for 16-bit images",
-        )
-    shape = (len(frames), 1, 1, 3) if layout.samples_per_pixel == 3 else (len(frames), 1, 1)
-    placeholder = np.zeros(shape, np.uint8 if layout.bits_allocated == 8 else np.uint16)
     bits = layout.bits_stored if layout.bits_allocated == 16 else None
-    ds = recipe.build_pixels(
-        placeholder, context, TransferSyntax.EXPLICIT_VR_LITTLE_ENDIAN, None, bits, options
+    return recipe.build_pixels(
+        PreEncoded(encoded, layout),
+        context,
+        TransferSyntax(encoded.transfer_syntax),
+        None,
+        bits,
+        options,
     )
-    if "LossyImageCompression" in ds and ds.LossyImageCompression == "00":
-        del ds.LossyImageCompression
-    set_pixels(ds, encoded, layout)
-    check_instance(ds, iod=recipe.title, type1=IMAGE_PIXEL_TYPE1)
-    return ds

@@ -25,7 +25,7 @@ from izer.encode.modules import (
     set_pixels,
     write_cine,
 )
-from izer.encode.pixels import PixelLayout, encode_frames
+from izer.encode.pixels import PixelLayout, PreEncoded, encode_or_keep
 from izer.encode.selfcheck import check_instance
 from izer.encode.transfer_syntaxes import TransferSyntax
 
@@ -97,7 +97,7 @@ def _general_image(ds: Dataset, context: InstanceContext, burned_in_annotation: 
 
 
 def secondary_capture_image(
-    pixels: np.ndarray,
+    pixels: np.ndarray | PreEncoded,
     context: InstanceContext,
     *,
     conversion_type: ConversionType = ConversionType.DIGITIZED_VIDEO,
@@ -112,7 +112,8 @@ def secondary_capture_image(
     Parameters
     ----------
     pixels
-        ``(rows, columns)`` grayscale (uint8 or uint16) or ``(rows, columns, 3)`` uint8 RGB.
+        ``(rows, columns)`` grayscale (uint8 or uint16) or ``(rows, columns, 3)`` uint8 RGB;
+        or one frame already compressed, kept as it is.
     conversion_type
         How the image was obtained (DV from a video grabber, DF from a film digitizer...).
     bits_stored
@@ -127,14 +128,19 @@ def secondary_capture_image(
     ValueError
         With what to change, when the pixels, syntax or options do not fit.
     """
-    if pixels.ndim not in (2, 3):
-        raise ValueError(f"an SC image is one frame, got an array shaped {pixels.shape}")
-    frames = pixels[np.newaxis]
-    layout = PixelLayout.of(frames, bits_stored=bits_stored)
+    if isinstance(pixels, np.ndarray):
+        if pixels.ndim not in (2, 3):
+            raise ValueError(f"an SC image is one frame, got an array shaped {pixels.shape}")
+        pixels = pixels[np.newaxis]
+    encoded, layout = encode_or_keep(
+        pixels, transfer_syntax, quality=quality, bits_stored=bits_stored
+    )
+    if encoded.number_of_frames != 1:
+        raise ValueError("an SC image is one frame; use multiframe_secondary_capture")
     ds = new_instance(SecondaryCaptureImageStorage, context)
     _sc_equipment(ds, context, conversion_type, scanner_dpi)
     _general_image(ds, context, burned_in_annotation)
-    set_pixels(ds, encode_frames(frames, layout, transfer_syntax, quality=quality), layout)
+    set_pixels(ds, encoded, layout)
     check_instance(
         ds,
         iod="Secondary Capture Image",
@@ -152,15 +158,15 @@ class MultiFrameKind(enum.Enum):
     TRUE_COLOR = MultiFrameTrueColorSecondaryCaptureImageStorage
 
     @classmethod
-    def for_frames(cls, frames: np.ndarray) -> MultiFrameKind:
-        """The kind that fits ``frames`` (uint8 gray, uint16 gray or uint8 RGB)."""
-        if frames.ndim == 4:
+    def for_layout(cls, layout: PixelLayout) -> MultiFrameKind:
+        """The kind that fits the frames (8-bit gray, 16-bit gray or RGB)."""
+        if layout.samples_per_pixel == 3:
             return cls.TRUE_COLOR
-        return cls.GRAYSCALE_WORD if frames.dtype == np.uint16 else cls.GRAYSCALE_BYTE
+        return cls.GRAYSCALE_WORD if layout.bits_allocated == 16 else cls.GRAYSCALE_BYTE
 
 
 def multiframe_secondary_capture(
-    frames: np.ndarray,
+    frames: np.ndarray | PreEncoded,
     context: InstanceContext,
     *,
     conversion_type: ConversionType = ConversionType.DIGITIZED_VIDEO,
@@ -177,7 +183,8 @@ def multiframe_secondary_capture(
     Parameters
     ----------
     frames
-        ``(n, rows, columns)`` uint8 or uint16 grayscale, or ``(n, rows, columns, 3)`` uint8.
+        ``(n, rows, columns)`` uint8 or uint16 grayscale, or ``(n, rows, columns, 3)`` uint8;
+        or frames already compressed, kept as they are.
     bits_stored
         For Grayscale Word, 9 to 16 (12 for a 12-bit film scan).
     frame_axis
@@ -189,10 +196,12 @@ def multiframe_secondary_capture(
     ValueError
         With what to change, when the frames or options do not fit the SOP class.
     """
-    if frames.ndim not in (3, 4):
+    if isinstance(frames, np.ndarray) and frames.ndim not in (3, 4):
         raise ValueError(f"frames must be shaped (n, rows, columns[, 3]), got {frames.shape}")
-    kind = MultiFrameKind.for_frames(frames)
-    layout = PixelLayout.of(frames, bits_stored=bits_stored)
+    encoded, layout = encode_or_keep(
+        frames, transfer_syntax, quality=quality, bits_stored=bits_stored
+    )
+    kind = MultiFrameKind.for_layout(layout)
     if kind is MultiFrameKind.GRAYSCALE_WORD and not 9 <= layout.bits_stored <= 16:
         raise ValueError(
             "Multi-frame Grayscale Word SC needs 9 to 16 bits stored; give bits_stored "
@@ -203,18 +212,19 @@ def multiframe_secondary_capture(
     ds = new_instance(kind.value, context)
     _sc_equipment(ds, context, conversion_type, scanner_dpi)
     _general_image(ds, context, burned_in_annotation)
+    count = encoded.number_of_frames
     if frame_axis is FrameAxis.TIME:
-        write_cine(ds, len(frames), frame_time_ms)
+        write_cine(ds, count, frame_time_ms)
     else:
-        ds.NumberOfFrames = len(frames)
+        ds.NumberOfFrames = count
         ds.FrameIncrementPointer = 0x00182001
-        ds.PageNumberVector = list(range(1, len(frames) + 1))
+        ds.PageNumberVector = list(range(1, count + 1))
     if kind is not MultiFrameKind.TRUE_COLOR:
         ds.RescaleIntercept = "0"
         ds.RescaleSlope = "1"
         ds.RescaleType = "US"
         ds.PresentationLUTShape = "IDENTITY"
-    set_pixels(ds, encode_frames(frames, layout, transfer_syntax, quality=quality), layout)
+    set_pixels(ds, encoded, layout)
     type1 = [*COMMON_TYPE1, *IMAGE_PIXEL_TYPE1, "ConversionType", "NumberOfFrames"]
     type1 += ["FrameIncrementPointer", "BurnedInAnnotation"]
     if kind is not MultiFrameKind.TRUE_COLOR:

@@ -29,7 +29,7 @@ from izer.encode.modules import (
     new_instance,
     set_pixels,
 )
-from izer.encode.pixels import PixelLayout, encode_frames
+from izer.encode.pixels import PreEncoded, encode_or_keep
 from izer.encode.selfcheck import InstanceCheckError, check_instance
 from izer.encode.transfer_syntaxes import TransferSyntax
 
@@ -63,7 +63,7 @@ class VLKind(enum.Enum):
 
 
 def vl_image(
-    pixels: np.ndarray,
+    pixels: np.ndarray | PreEncoded,
     context: InstanceContext,
     *,
     kind: VLKind,
@@ -101,19 +101,24 @@ def vl_image(
         With what to change when the pixels, the series or an option do not fit the IOD.
     """
     _check_modality(context, kind)
-    if pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] != 3):
+    if isinstance(pixels, np.ndarray):
+        if pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] != 3):
+            raise ValueError(
+                f"a {kind.iod_name} is one frame shaped (rows, columns) or (rows, columns, 3), "
+                f"got an array shaped {pixels.shape}"
+            )
+        pixels = pixels[np.newaxis]
+    bits = (
+        pixels.layout.bits_allocated
+        if isinstance(pixels, PreEncoded)
+        else pixels.dtype.itemsize * 8
+    )
+    if bits != 8:
         raise ValueError(
-            f"a {kind.iod_name} is one frame shaped (rows, columns) or (rows, columns, 3), "
-            f"got an array shaped {pixels.shape}"
-        )
-    if pixels.dtype != np.uint8:
-        raise ValueError(
-            f"a {kind.iod_name} holds 8-bit samples only (PS3.3 C.8.12.1), got {pixels.dtype}; "
-            "scale to uint8, or store 16-bit images with secondary_capture_image"
+            f"a {kind.iod_name} holds 8-bit samples only (PS3.3 C.8.12.1), got {bits}-bit; "
+            "scale to 8 bits, or store 16-bit images with secondary_capture_image"
         )
     values = image_type_values(image_type)
-    frames = pixels[np.newaxis]
-    layout = PixelLayout.of(frames)
 
     ds = new_instance(kind.sop_class_uid, context)
     ds.ImageType = values
@@ -122,7 +127,7 @@ def vl_image(
     ds.AcquisitionDateTime = dicom_datetime(context.acquired)
     write_anatomy(ds, anatomic_region, laterality)
     ds.AcquisitionContextSequence = []
-    encoded = encode_frames(frames, layout, transfer_syntax, quality=quality)
+    encoded, layout = encode_or_keep(pixels, transfer_syntax, quality=quality)
     if encoded.photometric not in VL_PHOTOMETRICS:
         raise InstanceCheckError(
             f"{kind.iod_name}: Photometric Interpretation {encoded.photometric} is not allowed "

@@ -5,13 +5,14 @@ it can run here (``is_available()``, ``missing_dependencies``), checks that the 
 syntax before any work starts, and encodes frames.
 """
 
-from izer.encode.pixels.layout import EncodedPixels, PixelLayout
+from izer.encode.pixels.layout import EncodedPixels, PixelLayout, PreEncoded
 from izer.encode.pixels.registry import (
     CodecUnavailableError,
     PixelCodec,
     PixelLayoutError,
     available_codecs,
     encode_frames,
+    encode_or_keep,
     get_codec,
 )
 
@@ -21,7 +22,9 @@ __all__ = [
     "PixelCodec",
     "PixelLayout",
     "PixelLayoutError",
+    "PreEncoded",
     "available_codecs",
     "encode_frames",
+    "encode_or_keep",
     "get_codec",
 ]

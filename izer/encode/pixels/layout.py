@@ -68,3 +68,15 @@ class EncodedPixels:
     number_of_frames: int
     lossy_method: str | None = None
     lossy_ratio: float | None = None
+
+
+@dataclass(frozen=True)
+class PreEncoded:
+    """Frames compressed elsewhere and kept exactly as they are.
+
+    A baseline JPEG or JPEG 2000 file is encapsulated without re-encoding (no generation
+    loss); the IOD constructors accept this in place of a pixel array.
+    """
+
+    encoded: EncodedPixels
+    layout: PixelLayout

@@ -10,7 +10,7 @@ import numpy as np
 from pydicom.encaps import encapsulate
 
 from izer.encode.pixels import backends
-from izer.encode.pixels.layout import EncodedPixels, PixelLayout
+from izer.encode.pixels.layout import EncodedPixels, PixelLayout, PreEncoded
 from izer.encode.transfer_syntaxes import TransferSyntax as TS
 
 FrameEncoder = Callable[[np.ndarray, PixelLayout, float | None], bytes]
@@ -303,3 +303,23 @@ def encode_frames(
         lossy_method=codec.method if codec.lossy else None,
         lossy_ratio=round(ratio, 2) if codec.lossy else None,
     )
+
+
+def encode_or_keep(
+    frames: np.ndarray | PreEncoded,
+    transfer_syntax: TS | str,
+    *,
+    quality: float | None = None,
+    bits_stored: int | None = None,
+) -> tuple[EncodedPixels, PixelLayout]:
+    """Encode ``frames`` (``(n, rows, columns[, 3])``), or keep pre-encoded frames as they are.
+
+    Raises
+    ------
+    PixelLayoutError, CodecUnavailableError
+        As :func:`encode_frames`.
+    """
+    if isinstance(frames, PreEncoded):
+        return frames.encoded, frames.layout
+    layout = PixelLayout.of(frames, bits_stored=bits_stored)
+    return encode_frames(frames, layout, transfer_syntax, quality=quality), layout
