@@ -74,6 +74,8 @@ class ConvertRequest:
         ``--ts`` name or UID; ``None`` keeps JPEG / JPEG 2000 inputs as they are.
     quality, conversion_type, bits_stored
         Encoder quality, Conversion Type code (``WSD``, ``SD``...), bits of 16-bit input.
+    scanner_dpi
+        Scanner resolution for Nominal Scanned Pixel Spacing (Conversion Type DF, SD, SI).
     multiframe
         One multi-frame instance per input folder or multi-page file.
     """
@@ -86,6 +88,7 @@ class ConvertRequest:
     quality: float | None = None
     conversion_type: str | None = None
     bits_stored: int | None = None
+    scanner_dpi: float | None = None
     multiframe: bool = False
 
 
@@ -479,6 +482,7 @@ class Engine:
             quality=request.quality,
             conversion_type=conversion_type,
             bits_stored=request.bits_stored,
+            scanner_dpi=request.scanner_dpi,
         )
         recipes.check_request(iod, options, multiframe=request.multiframe)
         return iod, options

@@ -64,6 +64,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--bits-stored", type=int, metavar="N", help="significant bits of 16-bit grayscale input"
     )
+    parser.add_argument(
+        "--dpi",
+        type=float,
+        metavar="N",
+        help="scanner resolution, for Nominal Scanned Pixel Spacing (needed with DF)",
+    )
     who = parser.add_argument_group("patient and study")
     who.add_argument("--patient-name", metavar="NAME", help="Family^Given (DICOM PN form)")
     who.add_argument("--patient-id", metavar="ID")
@@ -98,6 +104,7 @@ def handle(args: argparse.Namespace) -> int:
         quality=args.quality,
         conversion_type=args.conversion_type,
         bits_stored=args.bits_stored,
+        scanner_dpi=args.dpi,
         multiframe=args.multiframe,
     )
     if args.out is not None and args.out.exists() and not args.out.is_dir():

@@ -92,12 +92,15 @@ class ConvertOptions:
         Conversion Type (0008,0064) for SC and PDF; each IOD has its default.
     bits_stored
         Significant bits of 16-bit grayscale inputs (e.g. 12).
+    scanner_dpi
+        Scanner resolution, giving Nominal Scanned Pixel Spacing (required with DF).
     """
 
     transfer_syntax: TransferSyntax | None = None
     quality: float | None = None
     conversion_type: ConversionType | None = None
     bits_stored: int | None = None
+    scanner_dpi: float | None = None
 
 
 #: Builds one instance from ``(n, rows, columns[, 3])`` pixels, with the transfer syntax,
@@ -177,6 +180,7 @@ def _sc(
         transfer_syntax=syntax,
         quality=quality,
         bits_stored=bits_stored,
+        scanner_dpi=options.scanner_dpi,
     )
 
 
@@ -196,6 +200,7 @@ def _sc_multiframe(
         quality=quality,
         bits_stored=bits_stored,
         frame_axis=FrameAxis.PAGE,
+        scanner_dpi=options.scanner_dpi,
     )
 
 
@@ -343,13 +348,22 @@ def check_request(iod: Iod | None, options: ConvertOptions, *, multiframe: bool)
         raise ValueError(f"--quality must be more than 0, got {options.quality}")
     if options.bits_stored is not None and not 1 <= options.bits_stored <= 16:
         raise ValueError(f"--bits-stored must be 1 to 16, got {options.bits_stored}")
+    if options.scanner_dpi is not None and options.scanner_dpi <= 0:
+        raise ValueError(f"--dpi must be more than 0, got {options.scanner_dpi:g}")
+    if options.conversion_type is ConversionType.DIGITIZED_FILM and options.scanner_dpi is None:
+        raise ValueError(
+            "--conversion-type DF (digitized film) needs --dpi, the scanner's resolution, "
+            "for Nominal Scanned Pixel Spacing"
+        )
+    scanned = (
+        ConversionType.DIGITIZED_FILM,
+        ConversionType.SCANNED_DOCUMENT,
+        ConversionType.SCANNED_IMAGE,
+    )
+    if options.scanner_dpi is not None and options.conversion_type not in scanned:
+        raise ValueError("--dpi applies to scanned inputs: add --conversion-type DF, SD or SI")
     if options.conversion_type is not None and recipe is not None and recipe.iod in _NO_CT:
         raise ValueError(f"--conversion-type does not apply to a {recipe.title}")
-    if options.conversion_type is ConversionType.DIGITIZED_FILM:
-        raise ValueError(
-            "--conversion-type DF (digitized film) needs the scanner's resolution, which "
-            "izer convert does not take yet; use SI (scanned image)"
-        )
     if (
         iod is Iod.PDF
         and options.conversion_type is not None

@@ -164,6 +164,24 @@ def test_16_bit_tiff_keeps_its_values_in_sc(settings_path: Path, tmp_path: Path)
     _valid(path)
 
 
+def test_digitized_film_takes_its_pixel_spacing_from_dpi(
+    settings_path: Path, tmp_path: Path, capsys
+) -> None:
+    values = makers.gray16(top=4095)
+    source = makers.tiff(tmp_path / "film.tif", [values])
+    out = tmp_path / "out"
+    common = [source, "--bits-stored", "12", "--conversion-type", "DF", "--out", out]
+    assert _convert(settings_path, *common) == 2
+    assert "needs --dpi" in capsys.readouterr().err
+    assert not out.exists() or not any(out.iterdir())
+    assert _convert(settings_path, *common, "--dpi", "254") == 0
+    (path,) = _outputs(out)
+    ds = dcmread(path)
+    assert ds.ConversionType == "DF"
+    assert [float(v) for v in ds.NominalScannedPixelSpacing] == [0.1, 0.1]
+    _valid(path)
+
+
 def test_12_bit_values_with_bits_stored(settings_path: Path, tmp_path: Path) -> None:
     values = makers.gray16(top=4095)
     source = makers.png(tmp_path / "film.png", values)
