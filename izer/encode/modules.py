@@ -6,6 +6,7 @@ C.7.6.3); the type 1/2 lists feed :func:`izer.encode.selfcheck.check_instance`.
 
 from __future__ import annotations
 
+import enum
 import math
 from datetime import datetime
 
@@ -56,6 +57,25 @@ IMAGE_PIXEL_TYPE1 = (
     "PixelRepresentation",
     "PixelData",
 )
+
+
+class StorageKind(enum.Enum):
+    """Base of Enums whose members are ``(SOP Class UID, Modality, IOD name)``."""
+
+    @property
+    def sop_class_uid(self) -> str:
+        """The Storage SOP Class UID."""
+        return self.value[0]
+
+    @property
+    def modality(self) -> str:
+        """The Modality (0008,0060) the IOD requires."""
+        return self.value[1]
+
+    @property
+    def iod_name(self) -> str:
+        """The IOD's name in PS3.3."""
+        return self.value[2]
 
 
 def dicom_date(moment: datetime) -> str:

@@ -8,7 +8,6 @@ is not written: izer photographs patients.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 
 import numpy as np
@@ -25,6 +24,7 @@ from izer.encode.modules import (
     COMMON_TYPE1,
     COMMON_TYPE2,
     IMAGE_PIXEL_TYPE1,
+    StorageKind,
     dicom_datetime,
     new_instance,
     set_pixels,
@@ -39,27 +39,12 @@ VL_PHOTOMETRICS = frozenset(
 )
 
 
-class VLKind(enum.Enum):
+class VLKind(StorageKind):
     """Which VL image: SOP Class UID, Modality and IOD name (PS3.3 A.32)."""
 
     ENDOSCOPIC = (VLEndoscopicImageStorage, "ES", "VL Endoscopic Image")
     MICROSCOPIC = (VLMicroscopicImageStorage, "GM", "VL Microscopic Image")
     PHOTOGRAPHIC = (VLPhotographicImageStorage, "XC", "VL Photographic Image")
-
-    @property
-    def sop_class_uid(self) -> str:
-        """The Storage SOP Class UID."""
-        return self.value[0]
-
-    @property
-    def modality(self) -> str:
-        """The Modality (0008,0060) the IOD requires."""
-        return self.value[1]
-
-    @property
-    def iod_name(self) -> str:
-        """The IOD's name in PS3.3."""
-        return self.value[2]
 
 
 def vl_image(

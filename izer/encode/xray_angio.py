@@ -23,6 +23,7 @@ from izer.encode.modules import (
     COMMON_TYPE1,
     COMMON_TYPE2,
     IMAGE_PIXEL_TYPE1,
+    StorageKind,
     check_frame_time,
     dicom_datetime,
     new_instance,
@@ -37,26 +38,11 @@ from izer.encode.transfer_syntaxes import TransferSyntax
 _BITS_STORED = {8: (8,), 16: (10, 12, 16)}
 
 
-class XRayKind(enum.Enum):
+class XRayKind(StorageKind):
     """Which X-ray image: SOP Class UID, Modality and IOD name (PS3.3 A.14, A.16)."""
 
     XA = (XRayAngiographicImageStorage, "XA", "X-Ray Angiographic Image")
     RF = (XRayRadiofluoroscopicImageStorage, "RF", "X-Ray Radiofluoroscopic Image")
-
-    @property
-    def sop_class_uid(self) -> str:
-        """The Storage SOP Class UID."""
-        return self.value[0]
-
-    @property
-    def modality(self) -> str:
-        """The Modality (0008,0060) the IOD requires."""
-        return self.value[1]
-
-    @property
-    def iod_name(self) -> str:
-        """The IOD's name in PS3.3."""
-        return self.value[2]
 
 
 class Plane(enum.StrEnum):
