@@ -7,12 +7,12 @@ import sys
 from collections.abc import Sequence
 
 from izer import __version__
-from izer.cli import bench, config_cmd, convert, demo, echo, serve, store_cmd, studies
+from izer.cli import bench, config_cmd, convert, demo, echo, export, serve, store_cmd, studies
 from izer.cli.common import EXIT_USAGE, fail, global_options
 from izer.config import SettingsError
 from izer.logging_setup import configure_logging
 
-SUBCOMMANDS = (demo, config_cmd, studies, store_cmd, convert, echo, serve, bench)
+SUBCOMMANDS = (demo, config_cmd, studies, store_cmd, convert, export, echo, serve, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:
