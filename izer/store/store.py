@@ -9,7 +9,10 @@ the files.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
+import secrets
 import shutil
 import sqlite3
 import threading
@@ -33,7 +36,7 @@ from izer.model import (
     StudyRecord,
 )
 from izer.model.procedure import check_transition
-from izer.store.atomic import TEMPORARY_PREFIX, atomic_write, is_temporary_name
+from izer.store.atomic import TEMPORARY_PREFIX, atomic_write, fsync_folder, is_temporary_name
 from izer.store.schema import migrate
 
 INDEX_NAME = "index.sqlite3"
@@ -145,6 +148,49 @@ class StudyStore:
         size = atomic_write(target, copy, validate=lambda p: _check_written(p, header[2]))
         return self._index(header_ds, target, size)
 
+    def scratch_path(self, name: str) -> Path:
+        """A new path for a temporary file inside the store (same file system as its files).
+
+        The name starts with the temporary prefix, so a file left there by a process that
+        was killed is removed when the store is next opened. Large files (a video stream, an
+        instance to :meth:`adopt_file`) are made here so that moving them in is a rename.
+        """
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)[:60]
+        return self.studies_folder / f"{TEMPORARY_PREFIX}{secrets.token_hex(6)}-{safe}"
+
+    def adopt_file(self, path: Path) -> InstanceRecord:
+        """Move a complete Part-10 file into the store by renaming it, and index it.
+
+        For instances too large to copy again (a video written and verified by
+        :func:`izer.encode.video.write_video_instance`): the file must already be written,
+        fsync'ed and checked, on the store's file system (see :meth:`scratch_path`). Its
+        header is read back, it is renamed to its place (replacing the same SOP Instance)
+        and the folder is synced before it is indexed.
+
+        Raises
+        ------
+        StoreError
+            When the file is not a readable Part-10 file with the identifying UIDs, or lies
+            on another file system (use :meth:`import_file` to copy it instead); the file is
+            then left where it is.
+        """
+        source = Path(path)
+        header_ds = _read_header(source)
+        header = _require_identity(header_ds, str(source))
+        target = self.path_for(*header)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(source, target)
+        except OSError as exc:
+            if exc.errno == errno.EXDEV:
+                raise StoreError(
+                    f"{source}: lies on another file system than the store; import it "
+                    "(a copy) instead of adopting it"
+                ) from exc
+            raise StoreError(f"{source}: cannot be moved into the store ({exc.strerror})") from exc
+        fsync_folder(target.parent)
+        return self._index(header_ds, target, target.stat().st_size)
+
     def instances(self, study_uid: str | None = None) -> list[InstanceRecord]:
         """Stored instances, of one study or of all, in series and instance order."""
         query = (
@@ -214,7 +260,7 @@ class StudyStore:
                 for table in ("instances", "series", "studies"):
                     self._db.execute(f"DELETE FROM {table}")
                 for path in sorted(self._files()):
-                    if is_temporary_name(path):
+                    if is_temporary_name(path) or _is_scratch_name(path):
                         path.unlink(missing_ok=True)
                         report.removed_temporaries += 1
                         continue
@@ -236,8 +282,10 @@ class StudyStore:
         return (p for p in self.studies_folder.rglob("*") if p.is_file())
 
     def _sweep_temporaries(self) -> None:
-        for path in self.studies_folder.rglob(f"{TEMPORARY_PREFIX}*"):
-            path.unlink(missing_ok=True)
+        # Also the files writers derive from a temporary name (".<name>.<id>.partial").
+        for path in self.studies_folder.rglob(f"*{TEMPORARY_PREFIX}*"):
+            if path.is_file() and _is_scratch_name(path):
+                path.unlink(missing_ok=True)
 
     def _index(self, ds: Dataset, path: Path, size: int) -> InstanceRecord:
         with self._lock:
@@ -489,6 +537,11 @@ class StudyStore:
             "VALUES (?, ?, ?, ?)",
             (procedure_id, from_state.value, to_state.value, at),
         )
+
+
+def _is_scratch_name(path: Path) -> bool:
+    """A temporary name, or one a writer derived from it by adding dots in front."""
+    return path.name.lstrip(".").startswith(TEMPORARY_PREFIX.lstrip("."))
 
 
 def _digest(uid: str) -> str:
