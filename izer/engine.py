@@ -7,6 +7,8 @@ emitted on the thread that caused them; the GUI re-emits them on its own thread)
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import threading
 from collections.abc import Callable, Sequence
@@ -36,10 +38,12 @@ from izer.encode import (
     recipes,
     secondary_capture_image,
 )
+from izer.encode.video import VideoSyntax
 from izer.model import EngineStatus, InstanceRecord, Patient, Procedure, ProcedureState
 from izer.model.procedure import TransitionError
 from izer.net import AssociationFactory, EchoResult, Listener, echo, resolve_destination
-from izer.store import StudyStore, atomic_write
+from izer.store import StoreError, StudyStore, atomic_write
+from izer.store.atomic import TEMPORARY_PREFIX, fsync_folder
 
 MANUFACTURER = "izer project"
 MODEL_NAME = "izer"
@@ -81,6 +85,18 @@ class ConvertRequest:
         Scanner resolution for Nominal Scanned Pixel Spacing (Conversion Type DF, SD, SI).
     multiframe
         One multi-frame instance per input folder or multi-page file.
+    video_preference
+        Video transfer syntaxes acceptable, best first (``h264-hp41,hevc-main``); izer picks
+        the first that holds the clip. ``transfer_syntax`` names exactly one instead.
+    start_s, end_s
+        Keep only this section of each clip (seconds from its first frame).
+    max_clip_s, max_clip_mb
+        Split a clip into instances of at most so many seconds / megabytes (10^6 bytes).
+    audio
+        Keep a clip's sound (``--no-audio``: drop it).
+    fragmentable
+        A video stream over 2^32-2 bytes stays one instance in the fragmentable syntax
+        instead of being split.
     """
 
     patient: Patient
@@ -93,6 +109,24 @@ class ConvertRequest:
     bits_stored: int | None = None
     scanner_dpi: float | None = None
     multiframe: bool = False
+    video_preference: str | None = None
+    start_s: float | None = None
+    end_s: float | None = None
+    max_clip_s: float | None = None
+    max_clip_mb: float | None = None
+    audio: bool = True
+    fragmentable: bool = False
+
+
+@dataclass(frozen=True)
+class FrameProgress:
+    """Progress inside one clip: frames re-encoded or copied so far."""
+
+    source: str
+    stage: str
+    """``converting``, ``re-encoding``, ``part 2`` ..."""
+    done: int
+    total: int
 
 
 @dataclass(frozen=True)
@@ -407,13 +441,19 @@ class Engine:
         *,
         out: Path | None = None,
         progress: Callable[[ConvertStep], None] | None = None,
+        frame_progress: Callable[[FrameProgress], None] | None = None,
     ) -> ConvertReport:
-        """Convert image, PDF and audio files into one new study (one series per IOD).
+        """Convert image, PDF, audio and video files into one new study (one series per IOD).
 
         Inputs are files or folders (their files in name order). Each file (each page of a
         multi-page TIFF) becomes one instance, or with ``request.multiframe`` each input one
-        multi-frame instance. Instances are numbered 1, 2... in their series in input order.
-        An input that fails leaves no output and does not stop the run.
+        multi-frame instance; a clip becomes one video instance, or several (parts of one
+        series) when it is split. Instances are numbered 1, 2... in their series in input
+        order. An input that fails leaves no output and does not stop the run.
+
+        A clip's streams are made next to their destination (in ``out``, or in the store's
+        folder), never in the system's temporary folder: they can be gigabytes, and they
+        become the instance by a rename. Every temporary file is removed, whatever happens.
 
         Parameters
         ----------
@@ -422,6 +462,8 @@ class Engine:
             local store when ``None``.
         progress
             Called after each input, converted or not.
+        frame_progress
+            Called while a clip is remuxed, re-encoded or cut (frames done and in all).
 
         Raises
         ------
@@ -455,7 +497,7 @@ class Engine:
                 tasks.append((importers.display_name(given), files))
             else:
                 tasks.extend((importers.display_name(f), [f]) for f in files)
-        run = _ConvertRun(self, study, out, character_set)
+        run = _ConvertRun(self, study, out, character_set, frame_progress)
         for index, (label, files) in enumerate(tasks, start=1):
             step = run.convert(label, files, iod, options, request.multiframe, report)
             if progress is not None:
@@ -476,16 +518,31 @@ class Engine:
                 raise ValueError(
                     f"unknown conversion type {request.conversion_type!r}; use one of: {names}"
                 ) from None
+        image_syntax, video_syntax = _transfer_syntax(request.transfer_syntax, iod)
+        preference: tuple[VideoSyntax, ...] = ()
+        if request.video_preference:
+            preference = tuple(
+                VideoSyntax.from_text(name)
+                for name in request.video_preference.replace(" ", ",").split(",")
+                if name
+            )
+        max_bytes = None
+        if request.max_clip_mb is not None:
+            max_bytes = round(request.max_clip_mb * 1_000_000)
         options = recipes.ConvertOptions(
-            transfer_syntax=(
-                TransferSyntax.from_text(request.transfer_syntax)
-                if request.transfer_syntax
-                else None
-            ),
+            transfer_syntax=image_syntax,
             quality=request.quality,
             conversion_type=conversion_type,
             bits_stored=request.bits_stored,
             scanner_dpi=request.scanner_dpi,
+            video_syntax=video_syntax,
+            video_preference=preference,
+            start_s=request.start_s,
+            end_s=request.end_s,
+            max_clip_s=request.max_clip_s,
+            max_clip_bytes=max_bytes,
+            audio=request.audio,
+            fragmentable=request.fragmentable,
         )
         recipes.check_request(iod, options, multiframe=request.multiframe)
         return iod, options
@@ -518,16 +575,52 @@ class Engine:
         return run.run(targets, progress)
 
 
+def _transfer_syntax(
+    text: str | None, iod: recipes.Iod | None
+) -> tuple[TransferSyntax | None, VideoSyntax | None]:
+    """``--ts`` as an image transfer syntax or a video one, as the IOD takes.
+
+    Without ``--iod`` either kind is accepted: an image syntax applies to images, a video
+    syntax to clips.
+    """
+    if not text:
+        return None, None
+    if iod is not None and iod.is_video:
+        return None, VideoSyntax.from_text(text)
+    if iod is not None:
+        return TransferSyntax.from_text(text), None
+    try:
+        return TransferSyntax.from_text(text), None
+    except ValueError as image_error:
+        try:
+            return None, VideoSyntax.from_text(text)
+        except ValueError:
+            raise ValueError(f"{image_error}; or for video: {_video_names()}") from None
+
+
+def _video_names() -> str:
+    return ", ".join(syntax.name_for_cli for syntax in VideoSyntax)
+
+
 class _ConvertRun:
     """Series, numbering and output names of one :meth:`Engine.convert` run."""
 
+    #: Most bytes of one fragment of a video stream; None: 2^32-2 (smaller in tests).
+    max_stream_bytes: int | None = None
+
     def __init__(
-        self, engine: Engine, study: StudyContext, out: Path | None, character_set: str
+        self,
+        engine: Engine,
+        study: StudyContext,
+        out: Path | None,
+        character_set: str,
+        frame_progress: Callable[[FrameProgress], None] | None = None,
     ) -> None:
         self.engine = engine
         self.study = study
         self.out = out
         self.character_set = character_set
+        self.frame_progress = frame_progress
         self.series: dict[recipes.Iod, SeriesContext] = {}
         self.counts: dict[recipes.Iod, int] = {}
         self.names: set[str] = set()
@@ -547,10 +640,13 @@ class _ConvertRun:
             if isinstance(files, importers.InputError):
                 raise files
             jobs = recipes.jobs_for(files, iod, options, multiframe=multiframe)
-            built = self._build(jobs)
+            if len(jobs) == 1 and jobs[0].clip and jobs[0].recipe.video_kind:
+                written, records = self._convert_video(label, jobs[0])
+            else:
+                built = self._build(jobs)
+                written, records = self._write(built)
             for job in jobs:
                 notes.extend(dict.fromkeys(job.notes))
-            written, records = self._write(built)
         except ValueError as exc:
             reason = exc.problem if isinstance(exc, importers.InputError) else str(exc)
             if (
@@ -639,13 +735,124 @@ class _ConvertRun:
             self.engine.events.instance_stored.emit(record)
         return written, records
 
-    def _name(self, job: recipes.Job) -> str:
+    # -- video ---------------------------------------------------------------------------
+
+    def _convert_video(
+        self, label: str, job: recipes.Job
+    ) -> tuple[list[Path], list[InstanceRecord]]:
+        """Make the video instance(s) of one clip, all or none (see :meth:`Engine.convert`).
+
+        Every instance is written and verified under a temporary name next to its
+        destination first; only when all parts are done are they renamed into place (the
+        output folder) or adopted by the store.
+        """
+        from izer.encode.video import (
+            ClipStreams,
+            ConformError,
+            VideoKind,
+            video_image,
+            write_video_instance,
+        )
+
+        recipe, options = job.recipe, job.options
+        assert recipe.video_kind is not None
+        kind = VideoKind[recipe.video_kind]
+        if options.transfer_syntax is not None:
+            job.notes.append(
+                f"--ts {options.transfer_syntax.name.lower().replace('_', '-')} applies to "
+                f"images; izer chose the video transfer syntax (or give one of {_video_names()})"
+            )
+        scratch_folder = self.out if self.out is not None else self.engine.store.studies_folder
+        scratch_folder.mkdir(parents=True, exist_ok=True)
+        series, counts = dict(self.series), dict(self.counts)
+        made: list[Path] = []
+        limits = (
+            {} if self.max_stream_bytes is None else {"max_stream_bytes": self.max_stream_bytes}
+        )
+        try:
+            with ClipStreams(
+                job.sources[0],
+                self._scratch_path,
+                options.clip_request(),
+                progress=self._clip_progress(label),
+                **limits,
+            ) as streams:
+                for part in streams.parts():
+                    context = self._context(recipe)
+                    dataset = video_image(
+                        part.path,
+                        part.info,
+                        context,
+                        kind=kind,
+                        syntax=part.syntax,
+                        fragmentable=part.fragmentable,
+                    )
+                    instance = self._scratch_path(f"part{part.number:03d}.dcm")
+                    made.append(instance)
+                    write_video_instance(dataset, instance)
+                job.notes.extend(streams.notes)
+            return self._commit_video(job, made)
+        except (ConformError, OSError, StoreError) as exc:
+            self.series, self.counts = series, counts
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ValueError(f"cannot write the video instance: {reason}") from exc
+        except BaseException:
+            self.series, self.counts = series, counts
+            raise
+        finally:
+            for path in made:
+                path.unlink(missing_ok=True)
+
+    def _scratch_path(self, name: str) -> Path:
+        if self.out is None:
+            return self.engine.store.scratch_path(name)
+        return self.out / f"{TEMPORARY_PREFIX}{os.urandom(6).hex()}-{name}"
+
+    def _commit_video(
+        self, job: recipes.Job, made: list[Path]
+    ) -> tuple[list[Path], list[InstanceRecord]]:
+        """Rename the verified instances into place, or have the store adopt them."""
+        written: list[Path] = []
+        records: list[InstanceRecord] = []
+        if self.out is None:
+            for path in made:
+                record = self.engine.store.adopt_file(path)
+                records.append(record)
+                written.append(record.path)
+            for record in records:
+                self.engine.events.instance_stored.emit(record)
+            return written, records
+        try:
+            for number, path in enumerate(made, start=1):
+                suffix = f"-part{number:03d}" if len(made) > 1 else ""
+                target = self.out / self._name(job, suffix)
+                os.replace(path, target)
+                written.append(target)
+        except BaseException:
+            for target in written:
+                target.unlink(missing_ok=True)
+            raise
+        fsync_folder(self.out)
+        return written, records
+
+    def _clip_progress(self, label: str) -> Callable[[str, int, int], None] | None:
+        report = self.frame_progress
+        if report is None:
+            return None
+
+        def progress(stage: str, done: int, total: int) -> None:
+            with contextlib.suppress(Exception):  # a display problem must not stop the work
+                report(FrameProgress(label, stage, done, total))
+
+        return progress
+
+    def _name(self, job: recipes.Job, suffix: str = "") -> str:
         source = job.sources[0] if len(job.sources) == 1 else job.sources[0].parent
         stem = importers.display_name(source.stem if source.suffix else source.name)
         stem = "".join(ch if ch.isprintable() and ch not in "/\\" else "_" for ch in stem)
         if len(job.frames) == 1 and job.frames[0].label.startswith("page "):
             stem += f"-p{int(job.frames[0].label.removeprefix('page ')):03d}"
-        stem = stem[:120] or "image"
+        stem = (stem[:120] or "image") + suffix
         name, counter = f"{stem}.dcm", 1
         while name in self.names or (self.out is not None and (self.out / name).exists()):
             counter += 1

@@ -1,10 +1,19 @@
-"""``izer convert INPUT...``: images, PDF and audio files into DICOM instances of one study.
+"""``izer convert INPUT...``: images, PDF, audio and video files into DICOM instances (one study).
 
 Inputs are files or folders (their files in name order). Each image (each page of a
 multi-page TIFF) becomes one instance; with --multiframe each input becomes one multi-frame
 instance. Baseline JPEG and JPEG 2000 files are kept as they are (no re-encoding) unless --ts
 asks for another transfer syntax. Without --iod, images become Secondary Capture, PDFs
-Encapsulated PDF and sound files Basic Voice Audio.
+Encapsulated PDF, sound files Basic Voice Audio and video clips (MP4, MOV, MKV, WebM, AVI,
+MPEG program and transport streams..., recognised by content) Video Endoscopic.
+
+A clip's coded video is kept when it already fits a DICOM video transfer syntax, otherwise
+it is remuxed or re-encoded (H.264 High Profile by default; --ts h264-hp41, hevc-main,
+mpeg2-mpml... names one, --video-preference lists acceptable ones). Nothing is split by
+default, except a stream over 4 GiB for MPEG-2/H.264, which becomes several instances of one
+series (or one instance in the fragmentable syntax with --fragmentable). --max-clip-s and
+--max-clip-mb split a clip into parts; each part plays on its own. --iod sc-multiframe,
+us-multiframe, xa and xrf store every frame of a clip as an image instead (short clips only).
 
 Without --accession, --patient-id and --patient-name are required. With --accession they may
 be left out (Patient ID and Name are then written empty); the worklist lookup by accession
@@ -19,6 +28,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import time
 from pathlib import Path
 
 from izer.cli.common import (
@@ -29,7 +39,7 @@ from izer.cli.common import (
     settings_for,
     subcommand_main,
 )
-from izer.engine import ConvertRequest, ConvertStep, Engine
+from izer.engine import ConvertRequest, ConvertStep, Engine, FrameProgress
 from izer.model import Patient, Sex
 
 _DATE = re.compile(r"^(\d{4})-?(\d{2})-?(\d{2})$")
@@ -40,7 +50,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "convert",
         parents=[global_options()],
-        help="convert images, PDF and audio files into DICOM files",
+        help="convert images, PDF, audio and video files into DICOM files",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=f"IODs: {iods}.",
@@ -50,7 +60,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--ts",
         metavar="NAME",
-        help="transfer syntax (e.g. explicit-vr-little-endian, jpeg-baseline, jpeg-2000-lossless)",
+        help="transfer syntax (e.g. explicit-vr-little-endian, jpeg-baseline, jpeg-2000-lossless;"
+        " for video: h264-hp41, h264-hp42, hevc-main, hevc-main10, mpeg2-mpml...)",
     )
     parser.add_argument("--quality", type=float, metavar="Q", help="encoder quality (JPEG 1-100)")
     parser.add_argument(
@@ -69,6 +80,33 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         type=float,
         metavar="N",
         help="scanner resolution, for Nominal Scanned Pixel Spacing (needed with DF)",
+    )
+    video = parser.add_argument_group("video clips")
+    video.add_argument(
+        "--video-preference",
+        metavar="LIST",
+        help="video transfer syntaxes acceptable, best first (e.g. h264-hp41,hevc-main)",
+    )
+    video.add_argument("--start", type=float, metavar="S", help="keep the clip from S seconds")
+    video.add_argument("--end", type=float, metavar="S", help="keep the clip up to S seconds")
+    video.add_argument(
+        "--max-clip-s",
+        type=float,
+        metavar="N",
+        help="split a clip into instances of at most N seconds (default: no split)",
+    )
+    video.add_argument(
+        "--max-clip-mb",
+        type=float,
+        metavar="N",
+        help="split a clip into instances of at most N MB (10^6 bytes; default: only a stream "
+        "over 4 GiB is split)",
+    )
+    video.add_argument("--no-audio", action="store_true", help="drop the sound of clips")
+    video.add_argument(
+        "--fragmentable",
+        action="store_true",
+        help="a stream over 4 GiB stays one instance in the fragmentable syntax (not split)",
     )
     who = parser.add_argument_group("patient and study")
     who.add_argument("--patient-name", metavar="NAME", help="Family^Given (DICOM PN form)")
@@ -106,6 +144,13 @@ def handle(args: argparse.Namespace) -> int:
         bits_stored=args.bits_stored,
         scanner_dpi=args.dpi,
         multiframe=args.multiframe,
+        video_preference=args.video_preference,
+        start_s=args.start,
+        end_s=args.end,
+        max_clip_s=args.max_clip_s,
+        max_clip_mb=args.max_clip_mb,
+        audio=not args.no_audio,
+        fragmentable=args.fragmentable,
     )
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         return fail(f"--out {args.out}: is not a folder", EXIT_USAGE)
@@ -116,10 +161,15 @@ def handle(args: argparse.Namespace) -> int:
         )
     verbose = bool(args.verbose or args.debug)
     settings = settings_for(args).settings
+    shown = _Progress(verbose)
     with Engine.open(settings) as engine:
         try:
             report = engine.convert(
-                args.inputs, request, out=args.out, progress=_Progress(verbose).show
+                args.inputs,
+                request,
+                out=args.out,
+                progress=shown.show,
+                frame_progress=shown.frames if shown.frames_live else None,
             )
         except RuntimeError as exc:  # a codec that cannot run here
             return fail(str(exc), EXIT_USAGE)
@@ -162,14 +212,37 @@ def _patient(args: argparse.Namespace) -> Patient:
 
 
 class _Progress:
-    """One line per input with -v; otherwise a line rewritten in place on a terminal."""
+    """One line per input with -v; otherwise a line rewritten in place on a terminal.
+
+    With -v on a terminal, a clip being remuxed or re-encoded also shows its frames done on a
+    line rewritten in place (on stderr), cleared before the input's own line.
+    """
+
+    #: Seconds between two updates of the frame line.
+    INTERVAL_S = 0.25
 
     def __init__(self, verbose: bool) -> None:
         self.verbose = verbose
         self.live = not verbose and sys.stderr.isatty()
+        self.frames_live = verbose and sys.stderr.isatty()
+        self._shown_at = 0.0
+        self._frame_line = False
+
+    def frames(self, progress: FrameProgress) -> None:
+        now = time.monotonic()
+        if progress.done < progress.total and now - self._shown_at < self.INTERVAL_S:
+            return
+        self._shown_at = now
+        share = f" ({100 * progress.done // max(progress.total, 1)} %)"
+        line = f"    {progress.source}: {progress.stage} {progress.done}/{progress.total} frames"
+        print(f"\r\033[K{line}{share}", end="", file=sys.stderr, flush=True)
+        self._frame_line = True
 
     def show(self, step: ConvertStep) -> None:
         head = f"[{step.index}/{step.total}] {step.source}"
+        if self._frame_line:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
+            self._frame_line = False
         if self.verbose:
             if step.error is not None:
                 print(f"{head}: FAILED: {step.error}")

@@ -1,7 +1,10 @@
 """Reading input files: images into frames, and JPEG / JPEG 2000 files as they are.
 
 Every format is recognised by its content, never by its extension (a PNG named ``.jpg`` is
-read as a PNG; a text file named ``.jpg`` is refused). Image sizes are read from the header and
+read as a PNG; a text file named ``.jpg`` is refused). A media container (MP4/QuickTime,
+Matroska/WebM, AVI, MPEG program or transport stream, Ogg...) is a *video* when it holds a
+video stream other than a cover picture, and a *sound file* when it holds only sound
+(:func:`media_kind`). Image sizes are read from the header and
 checked against :data:`MAX_SIDE` and :data:`MAX_FRAME_PIXELS` before anything is decoded.
 
 A baseline JPEG (SOF0, 8-bit, 1 or 3 components) or a JPEG 2000 codestream / JP2 file can be
@@ -50,6 +53,7 @@ class InputKind(enum.Enum):
     IMAGE = "image"
     DOCUMENT = "document"
     AUDIO = "audio"
+    VIDEO = "video"
 
 
 class FileFormat(enum.Enum):
@@ -68,6 +72,14 @@ class FileFormat(enum.Enum):
     OGG = ("Ogg", InputKind.AUDIO)
     MP3 = ("MP3", InputKind.AUDIO)
     MP4_AUDIO = ("MPEG-4 audio", InputKind.AUDIO)
+    MP4 = ("MP4/QuickTime", InputKind.VIDEO)
+    MATROSKA = ("Matroska/WebM", InputKind.VIDEO)
+    AVI = ("AVI", InputKind.VIDEO)
+    MPEG_PS = ("MPEG program stream", InputKind.VIDEO)
+    MPEG_TS = ("MPEG transport stream", InputKind.VIDEO)
+    MPEG_VIDEO = ("MPEG video stream", InputKind.VIDEO)
+    ASF = ("ASF/WMV", InputKind.VIDEO)
+    FLV = ("Flash video", InputKind.VIDEO)
 
     @property
     def label(self) -> str:
@@ -87,6 +99,26 @@ _UNSUPPORTED = (
     (b"PK\x03\x04", "a ZIP archive is not an image; unpack it first"),
     (b"\x1f\x8b", "a gzip archive is not an image; unpack it first"),
     (b"8BPS", "Photoshop files are not supported; export a PNG or TIFF"),
+)
+#: ISO base media brands of still pictures (HEIF, AVIF), not video.
+_IMAGE_BRANDS = frozenset(
+    {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis"}
+)
+_AUDIO_BRANDS = frozenset({b"M4A ", b"M4B ", b"M4P "})
+_ASF_GUID = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
+#: Containers that may hold video or only sound: :func:`media_kind` looks inside.
+_MEDIA_CONTAINERS = frozenset(
+    {
+        FileFormat.MP4,
+        FileFormat.MP4_AUDIO,
+        FileFormat.MATROSKA,
+        FileFormat.AVI,
+        FileFormat.MPEG_PS,
+        FileFormat.MPEG_TS,
+        FileFormat.ASF,
+        FileFormat.FLV,
+        FileFormat.OGG,
+    }
 )
 
 
@@ -128,11 +160,31 @@ def sniff(data: bytes, path: Path | str = "<data>") -> FileFormat:
         return FileFormat.MP3
     if head[4:8] == b"ftyp":
         brand = head[8:12]
-        if brand in (b"M4A ", b"M4B "):
+        if brand in _AUDIO_BRANDS:
             return FileFormat.MP4_AUDIO
-        raise InputError(
-            path, f"{brand.decode('latin-1').strip()!r} (HEIC, AVIF, MP4...) is not supported"
-        )
+        if brand in _IMAGE_BRANDS:
+            raise InputError(
+                path,
+                f"{brand.decode('latin-1').strip()!r} (HEIC, AVIF) pictures are not supported; "
+                "export a JPEG or PNG",
+            )
+        return FileFormat.MP4
+    if head[4:8] in (b"moov", b"mdat", b"wide", b"free", b"skip") and len(data) >= 8:
+        return FileFormat.MP4  # QuickTime without ftyp
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return FileFormat.MATROSKA
+    if head.startswith(b"RIFF") and head[8:12] in (b"AVI ", b"AVIX"):
+        return FileFormat.AVI
+    if head.startswith(b"\x00\x00\x01\xba"):
+        return FileFormat.MPEG_PS
+    if head.startswith((b"\x00\x00\x01\xb3", b"\x00\x00\x01\xb5")):
+        return FileFormat.MPEG_VIDEO
+    if _is_transport_stream(data):
+        return FileFormat.MPEG_TS
+    if head.startswith(_ASF_GUID):
+        return FileFormat.ASF
+    if head.startswith(b"FLV\x01"):
+        return FileFormat.FLV
     if len(data) >= 132 and data[128:132] == b"DICM":
         raise InputError(path, "this is already a DICOM file; use 'izer store import'")
     for signature, problem in _UNSUPPORTED:
@@ -140,9 +192,55 @@ def sniff(data: bytes, path: Path | str = "<data>") -> FileFormat:
             raise InputError(path, problem)
     if _looks_like_text(data[:4096]):
         raise InputError(
-            path, "this is a text file, not an image, PDF or audio file (whatever its extension)"
+            path,
+            "this is a text file, not an image, PDF or audio file, nor a video (whatever its "
+            "extension)",
         )
-    raise InputError(path, "not an image, PDF or audio file izer can read")
+    raise InputError(path, "not an image, PDF or audio file izer can read, nor a video")
+
+
+def _is_transport_stream(data: bytes) -> bool:
+    """MPEG-2 transport stream: 0x47 sync bytes every 188 bytes (or 192 with timecodes)."""
+    for size, offset in ((188, 0), (192, 4)):
+        if len(data) > offset + size and all(
+            data[offset + k * size] == 0x47 for k in range(min(4, (len(data) - offset) // size))
+        ):
+            return True
+    return False
+
+
+def media_kind(path: Path, fmt: FileFormat | None = None) -> InputKind:
+    """What a file holds, looking inside media containers: video, sound, image or document.
+
+    A container with a video stream (other than a cover picture) is a video, one with only
+    sound a sound file. A container PyAV cannot open counts as a video, so that the video
+    reader says what is wrong with it (an MP4 cut short, say).
+
+    Raises
+    ------
+    InputError
+        As :func:`input_kind`, or for a container with neither video nor sound.
+    """
+    fmt = fmt or input_kind(path)
+    if fmt not in _MEDIA_CONTAINERS:
+        return fmt.kind
+    import av
+
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.FFmpegError, OSError, UnicodeDecodeError):
+        return fmt.kind
+    with container:
+        moving = [
+            stream
+            for stream in container.streams.video
+            if not stream.disposition & av.stream.Disposition.attached_pic
+        ]
+        if moving:
+            return InputKind.VIDEO
+        if container.streams.audio:
+            return InputKind.AUDIO
+    raise InputError(path, f"this {fmt.label} file holds neither video nor sound")
 
 
 def _looks_like_text(head: bytes) -> bool:

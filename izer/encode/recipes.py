@@ -13,6 +13,14 @@ Adding an IOD to ``izer convert`` is one entry in :data:`RECIPES`. The rules:
   default) transfer syntax, with a note.
 * Other images are encoded in ``--ts``, else the IOD's default: Explicit VR Little Endian for
   SC, JPEG Baseline quality 95 for the VL IODs.
+* A video clip becomes a Video Endoscopic Image (``video-endoscopic``; also
+  ``video-microscopic``, ``video-photographic``): its coded stream is kept when it conforms,
+  else remuxed or re-encoded (:mod:`izer.encode.video.segments`); the engine writes those.
+  On request it becomes a per-frame IOD instead (``sc-multiframe``: Multi-frame True Color
+  SC with frames along time, ``us-multiframe``, ``xa``, ``xrf``): every frame is decoded into
+  memory, so a clip over :data:`MAX_CLIP_FRAMES` frames or :data:`MAX_CLIP_DECODED_BYTES`
+  decoded is refused; the frames are encoded in ``--ts`` (JPEG Baseline by default: the
+  source is lossy video already).
 """
 
 from __future__ import annotations
@@ -20,7 +28,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydicom import config as pydicom_config
@@ -36,7 +46,7 @@ from izer.encode.importers import (
     InputKind,
     display_name,
     encapsulated,
-    input_kind,
+    media_kind,
     read_image,
 )
 from izer.encode.pixels import PreEncoded, get_codec
@@ -47,7 +57,16 @@ from izer.encode.secondary_capture import (
     secondary_capture_image,
 )
 from izer.encode.transfer_syntaxes import TransferSyntax
+from izer.encode.video.syntaxes import VideoSyntax
 from izer.model import Patient
+
+if TYPE_CHECKING:
+    from izer.encode.video.segments import ClipRequest
+
+#: Most frames a per-frame IOD (sc-multiframe, us-multiframe, xa, xrf) takes from a clip.
+MAX_CLIP_FRAMES = 3000
+#: Most bytes those frames may take decoded (they are all held in memory).
+MAX_CLIP_DECODED_BYTES = 2 * 1024**3
 
 
 class Iod(enum.StrEnum):
@@ -60,6 +79,17 @@ class Iod(enum.StrEnum):
     VL_MICROSCOPIC = "vl-microscopic"
     PDF = "pdf"
     AUDIO = "audio"
+    VIDEO_ENDOSCOPIC = "video-endoscopic"
+    VIDEO_MICROSCOPIC = "video-microscopic"
+    VIDEO_PHOTOGRAPHIC = "video-photographic"
+    US_MULTIFRAME = "us-multiframe"
+    XA = "xa"
+    XRF = "xrf"
+
+    @property
+    def is_video(self) -> bool:
+        """True for the IODs that hold a clip's coded stream (Video Endoscopic ...)."""
+        return self in (Iod.VIDEO_ENDOSCOPIC, Iod.VIDEO_MICROSCOPIC, Iod.VIDEO_PHOTOGRAPHIC)
 
     @classmethod
     def from_text(cls, text: str) -> Iod:
@@ -101,6 +131,41 @@ class ConvertOptions:
     conversion_type: ConversionType | None = None
     bits_stored: int | None = None
     scanner_dpi: float | None = None
+    video_syntax: VideoSyntax | None = None
+    video_preference: tuple[VideoSyntax, ...] = ()
+    start_s: float | None = None
+    end_s: float | None = None
+    max_clip_s: float | None = None
+    max_clip_bytes: int | None = None
+    audio: bool = True
+    fragmentable: bool = False
+
+    @property
+    def clip_options_given(self) -> bool:
+        """Whether an option only a video IOD uses was given."""
+        return bool(
+            self.video_syntax
+            or self.video_preference
+            or self.max_clip_s is not None
+            or self.max_clip_bytes is not None
+            or not self.audio
+            or self.fragmentable
+        )
+
+    def clip_request(self) -> ClipRequest:
+        """What :class:`~izer.encode.video.segments.ClipStreams` needs from these options."""
+        from izer.encode.video.segments import ClipRequest
+
+        return ClipRequest(
+            syntax=self.video_syntax,
+            preference=self.video_preference,
+            start_s=self.start_s,
+            end_s=self.end_s,
+            audio=self.audio,
+            max_seconds=self.max_clip_s,
+            max_bytes=self.max_clip_bytes,
+            fragmentable=self.fragmentable,
+        )
 
 
 #: Builds one instance from ``(n, rows, columns[, 3])`` pixels, with the transfer syntax,
@@ -118,6 +183,10 @@ PixelBuilder = Callable[
 ]
 #: Builds one instance from a whole file (a document, a sound).
 FileBuilder = Callable[[Path, InstanceContext, ConvertOptions], Dataset]
+#: Builds one instance from the decoded frames of a clip, their rate and the transfer syntax.
+ClipBuilder = Callable[
+    [np.ndarray, Fraction, InstanceContext, TransferSyntax, ConvertOptions], Dataset
+]
 
 
 @dataclass(frozen=True)
@@ -142,6 +211,11 @@ class Recipe:
         Photometric Interpretations it allows for compressed data kept as is (``None``: any).
     eight_bit_only
         Whether 16-bit grayscale is refused (with a hint to use SC).
+    video_kind
+        For the video IODs: the :class:`~izer.encode.video.iods.VideoKind` member name.
+    build_clip, clip_gray, clip_transfer_syntax
+        For the per-frame IODs a clip can become: the constructor call, whether it takes
+        luma only (X-ray), and the transfer syntax without ``--ts``.
     """
 
     iod: Iod
@@ -155,6 +229,15 @@ class Recipe:
     build_file: FileBuilder | None = None
     photometrics: frozenset[str] | None = None
     eight_bit_only: bool = False
+    video_kind: str | None = None
+    build_clip: ClipBuilder | None = None
+    clip_gray: bool = False
+    clip_transfer_syntax: TransferSyntax = TransferSyntax.JPEG_BASELINE
+
+    @property
+    def accepts(self) -> frozenset[InputKind]:
+        """The kinds of input it takes: its own, and clips for the per-frame IODs."""
+        return frozenset({self.kind} | ({InputKind.VIDEO} if self.build_clip else set()))
 
 
 # -- the constructor calls ----------------------------------------------------------------------
@@ -240,6 +323,94 @@ def _audio(path: Path, context: InstanceContext, options: ConvertOptions) -> Dat
     return voice_audio(path, context)
 
 
+def _sc_clip(
+    frames: np.ndarray,
+    rate: Fraction,
+    context: InstanceContext,
+    syntax: TransferSyntax,
+    options: ConvertOptions,
+) -> Dataset:
+    from izer.encode.video.iods import frame_time_ms
+
+    return multiframe_secondary_capture(
+        frames,
+        context,
+        conversion_type=options.conversion_type or ConversionType.DIGITIZED_VIDEO,
+        transfer_syntax=syntax,
+        quality=options.quality,
+        frame_axis=FrameAxis.TIME,
+        frame_time_ms=frame_time_ms(rate),
+    )
+
+
+def _us_clip(
+    frames: np.ndarray,
+    rate: Fraction,
+    context: InstanceContext,
+    syntax: TransferSyntax,
+    options: ConvertOptions,
+) -> Dataset:
+    from izer.encode.ultrasound import us_multiframe_image
+    from izer.encode.video.iods import frame_time_ms
+
+    return us_multiframe_image(
+        frames,
+        context,
+        frame_time_ms=frame_time_ms(rate),
+        transfer_syntax=syntax,
+        quality=options.quality,
+    )
+
+
+def _xray_clip(kind_name: str) -> ClipBuilder:
+    def build(
+        frames: np.ndarray,
+        rate: Fraction,
+        context: InstanceContext,
+        syntax: TransferSyntax,
+        options: ConvertOptions,
+    ) -> Dataset:
+        from izer.encode.video.iods import frame_time_ms
+        from izer.encode.xray_angio import XRayKind, xray_image
+
+        return xray_image(
+            frames,
+            context,
+            kind=XRayKind[kind_name],
+            frame_time_ms=frame_time_ms(rate),
+            transfer_syntax=syntax,
+            quality=options.quality,
+        )
+
+    return build
+
+
+def _video_recipe(iod: Iod, kind_name: str, title: str, modality: str) -> Recipe:
+    return Recipe(
+        iod=iod,
+        title=title,
+        modality=modality,
+        kind=InputKind.VIDEO,
+        series_description="Converted video",
+        video_kind=kind_name,
+    )
+
+
+def _clip_recipe(
+    iod: Iod, title: str, modality: str, build: ClipBuilder, *, gray: bool = False
+) -> Recipe:
+    return Recipe(
+        iod=iod,
+        title=title,
+        modality=modality,
+        kind=InputKind.VIDEO,
+        series_description="Converted video frames",
+        multiframe=True,
+        build_clip=build,
+        clip_gray=gray,
+    )
+
+
 #: VL Image module Photometric Interpretations (PS3.3 C.8.12.1.1.1); kept here so that
 #: importing the recipes does not load the VL module.
 _VL_PHOTOMETRICS = frozenset(
@@ -288,6 +459,7 @@ RECIPES: dict[Iod, Recipe] = {
             multiframe=True,
             build_pixels=_sc_multiframe,
             photometrics=_SC_PHOTOMETRICS,
+            build_clip=_sc_clip,
         ),
         _vl_recipe(Iod.VL_ENDOSCOPIC, "ENDOSCOPIC", "VL Endoscopic Image", "ES"),
         _vl_recipe(Iod.VL_PHOTOGRAPHIC, "PHOTOGRAPHIC", "VL Photographic Image", "XC"),
@@ -308,6 +480,12 @@ RECIPES: dict[Iod, Recipe] = {
             series_description="Converted audio",
             build_file=_audio,
         ),
+        _video_recipe(Iod.VIDEO_ENDOSCOPIC, "ENDOSCOPIC", "Video Endoscopic Image", "ES"),
+        _video_recipe(Iod.VIDEO_MICROSCOPIC, "MICROSCOPIC", "Video Microscopic Image", "GM"),
+        _video_recipe(Iod.VIDEO_PHOTOGRAPHIC, "PHOTOGRAPHIC", "Video Photographic Image", "XC"),
+        _clip_recipe(Iod.US_MULTIFRAME, "US Multi-frame Image", "US", _us_clip),
+        _clip_recipe(Iod.XA, "X-Ray Angiographic Image", "XA", _xray_clip("XA"), gray=True),
+        _clip_recipe(Iod.XRF, "X-Ray Radiofluoroscopic Image", "RF", _xray_clip("RF"), gray=True),
     )
 }
 
@@ -317,6 +495,7 @@ DEFAULT_IODS = {
     (InputKind.IMAGE, True): Iod.SC_MULTIFRAME,
     (InputKind.DOCUMENT, False): Iod.PDF,
     (InputKind.AUDIO, False): Iod.AUDIO,
+    (InputKind.VIDEO, False): Iod.VIDEO_ENDOSCOPIC,
 }
 
 
@@ -332,16 +511,34 @@ def check_request(iod: Iod | None, options: ConvertOptions, *, multiframe: bool)
         Saying which option to change.
     """
     recipe = RECIPES[iod] if iod else None
-    if multiframe and recipe is not None and not recipe.multiframe:
+    if (
+        multiframe
+        and recipe is not None
+        and (recipe.kind is not InputKind.IMAGE or not recipe.multiframe)
+    ):
         raise ValueError(
-            f"--multiframe makes one multi-frame instance, but a {recipe.title} holds one "
-            "frame; use --iod sc-multiframe, or leave --multiframe out"
+            f"--multiframe puts images together into one multi-frame instance, which a "
+            f"{recipe.title} is not; use --iod sc-multiframe, or leave --multiframe out"
         )
-    if recipe is not None and recipe.kind is not InputKind.IMAGE:
-        if options.transfer_syntax is not None or options.quality is not None:
-            raise ValueError(f"--ts and --quality apply to images, not to a {recipe.title}")
+    if recipe is not None and InputKind.IMAGE not in recipe.accepts:
         if options.bits_stored is not None:
             raise ValueError(f"--bits-stored applies to images, not to a {recipe.title}")
+        if recipe.video_kind is not None and options.quality is not None:
+            raise ValueError(
+                f"--quality applies to images; a {recipe.title} keeps the clip's coded video "
+                "or re-encodes it at constant quality"
+            )
+        if recipe.video_kind is not None and options.transfer_syntax is not None:
+            names = ", ".join(syntax.name_for_cli for syntax in VideoSyntax)
+            raise ValueError(
+                f"--ts {options.transfer_syntax.name.lower().replace('_', '-')} is an image "
+                f"transfer syntax; a {recipe.title} takes one of {names}"
+            )
+        if recipe.build_clip is None and (
+            options.transfer_syntax is not None or options.quality is not None
+        ):
+            raise ValueError(f"--ts and --quality apply to images, not to a {recipe.title}")
+    _check_clip_options(recipe, options)
     if options.transfer_syntax is not None:
         get_codec(options.transfer_syntax)  # CodecUnavailableError names what to install
     if options.quality is not None and options.quality <= 0:
@@ -373,7 +570,45 @@ def check_request(iod: Iod | None, options: ConvertOptions, *, multiframe: bool)
         raise ValueError("an Encapsulated PDF has --conversion-type SD or WSD (PS3.3 A.45.1.4.1)")
 
 
-_NO_CT = {Iod.VL_ENDOSCOPIC, Iod.VL_PHOTOGRAPHIC, Iod.VL_MICROSCOPIC, Iod.AUDIO}
+_NO_CT = {
+    Iod.VL_ENDOSCOPIC,
+    Iod.VL_PHOTOGRAPHIC,
+    Iod.VL_MICROSCOPIC,
+    Iod.AUDIO,
+    Iod.VIDEO_ENDOSCOPIC,
+    Iod.VIDEO_MICROSCOPIC,
+    Iod.VIDEO_PHOTOGRAPHIC,
+    Iod.US_MULTIFRAME,
+    Iod.XA,
+    Iod.XRF,
+}
+
+
+def _check_clip_options(recipe: Recipe | None, options: ConvertOptions) -> None:
+    """Refuse clip options the IOD does not use, and values out of range."""
+    if recipe is not None and recipe.video_kind is None and options.clip_options_given:
+        raise ValueError(
+            "--video-preference, --max-clip-s, --max-clip-mb, --no-audio and --fragmentable "
+            f"apply to video IODs (video-endoscopic ...), not to a {recipe.title}"
+        )
+    trimmed = options.start_s is not None or options.end_s is not None
+    if recipe is not None and InputKind.VIDEO not in recipe.accepts and trimmed:
+        raise ValueError(f"--start and --end apply to video clips, not to a {recipe.title}")
+    if options.video_syntax is not None and options.video_preference:
+        raise ValueError("give --ts or --video-preference for video, not both")
+    if options.start_s is not None and options.start_s < 0:
+        raise ValueError(f"--start must be 0 s or later, got {options.start_s:g}")
+    if options.end_s is not None and options.end_s <= (options.start_s or 0.0):
+        raise ValueError(
+            f"--end ({options.end_s:g} s) must come after --start ({options.start_s or 0:g} s)"
+        )
+    if options.max_clip_s is not None and options.max_clip_s <= 0:
+        raise ValueError(f"--max-clip-s must be more than 0, got {options.max_clip_s:g}")
+    if options.max_clip_bytes is not None and options.max_clip_bytes < 1_000_000:
+        raise ValueError(
+            f"--max-clip-mb must be at least 1 (MB), got {options.max_clip_bytes / 1e6:g}"
+        )
+
 
 #: Patient and study text values, their VR and the most characters PS3.5 6.2 allows.
 _IDENTITY = {
@@ -433,6 +668,8 @@ class Job:
     options: ConvertOptions
     frames: tuple[Frame, ...] = ()
     notes: list[str] = field(default_factory=list)
+    clip: bool = False
+    """A video clip: written by the engine (video IODs) or decoded frame by frame."""
 
     @property
     def label(self) -> str:
@@ -451,6 +688,8 @@ class Job:
             An :class:`InputError` naming the file, or the constructor's error.
         """
         recipe = self.recipe
+        if self.clip:
+            return _build_from_clip(self, context)
         if recipe.build_file is not None:
             return recipe.build_file(self.sources[0], context, self.options)
         return _build_image(self, context)
@@ -472,7 +711,14 @@ def jobs_for(
         recipe = RECIPES[iod or Iod.SC_MULTIFRAME]
         frames: list[Frame] = []
         for path in files:
-            _check_kind(path, recipe)
+            kind = media_kind(path)
+            if kind is InputKind.VIDEO:
+                raise InputError(
+                    path,
+                    "is a video clip; --multiframe puts images together: convert the clip "
+                    "without it (--iod sc-multiframe makes one multi-frame instance of a clip)",
+                )
+            _check_kind(path, recipe, kind)
             frames.extend(read_image(path, bits_stored=options.bits_stored).frames)
         _check_same_size(frames)
         return [Job(recipe, tuple(files), options, tuple(frames))]
@@ -482,11 +728,13 @@ def jobs_for(
             # Any file with a sound track (a video too) is the audio decoder's to judge.
             jobs.append(Job(RECIPES[iod], (path,), options))
             continue
-        kind = input_kind(path).kind
+        kind = media_kind(path)
         recipe = RECIPES[iod] if iod else RECIPES[DEFAULT_IODS[(kind, False)]]
         if iod is not None:
             _check_kind(path, recipe, kind)
-        if recipe.kind is InputKind.IMAGE:
+        if kind is InputKind.VIDEO:
+            jobs.append(Job(recipe, (path,), options, clip=True))
+        elif recipe.kind is InputKind.IMAGE:
             image = read_image(path, bits_stored=options.bits_stored)
             jobs.extend(Job(recipe, (path,), options, (frame,)) for frame in image.frames)
         else:
@@ -495,14 +743,21 @@ def jobs_for(
 
 
 def _check_kind(path: Path, recipe: Recipe, kind: InputKind | None = None) -> None:
-    kind = kind or input_kind(path).kind
-    if kind is not recipe.kind:
-        raise InputError(
-            path, f"is {_A[kind]}, but --iod {recipe.iod.value} takes {_A[recipe.kind]}"
-        )
+    kind = kind or media_kind(path)
+    if kind not in recipe.accepts:
+        takes = " or ".join(_A[k] for k in sorted(recipe.accepts, key=lambda k: k.value))
+        hint = ""
+        if recipe.kind is InputKind.VIDEO and kind is InputKind.AUDIO:
+            hint = " (it has no video stream; leave --iod out to archive the sound)"
+        raise InputError(path, f"is {_A[kind]}, but --iod {recipe.iod.value} takes {takes}{hint}")
 
 
-_A = {InputKind.IMAGE: "an image", InputKind.DOCUMENT: "a PDF", InputKind.AUDIO: "a sound file"}
+_A = {
+    InputKind.IMAGE: "an image",
+    InputKind.DOCUMENT: "a PDF",
+    InputKind.AUDIO: "a sound file",
+    InputKind.VIDEO: "a video clip",
+}
 
 
 def _check_same_size(frames: list[Frame]) -> None:
@@ -515,6 +770,49 @@ def _check_same_size(frames: list[Frame]) -> None:
                 f"but {first.name} is {first.columns}x{first.rows}; --multiframe needs "
                 "images of one size",
             )
+
+
+# -- per-frame instances from a clip ------------------------------------------------------------
+
+
+def _build_from_clip(job: Job, context: InstanceContext) -> Dataset:
+    """Decode the frames of a clip (bounded) and build the per-frame IOD around them."""
+    from izer.encode.video.frames import TooManyFramesError, read_frames
+    from izer.encode.video.probe import probe
+
+    recipe, options = job.recipe, job.options
+    if recipe.build_clip is None:
+        raise ValueError(f"a {recipe.title} is written by the engine, not built in memory")
+    path = job.sources[0]
+    info = probe(path)
+    per_frame = info.width * info.height * (1 if recipe.clip_gray else 3)
+    limit = max(1, min(MAX_CLIP_FRAMES, MAX_CLIP_DECODED_BYTES // max(per_frame, 1)))
+    end = min(options.end_s if options.end_s is not None else info.duration_s, info.duration_s)
+    expected = round((end - (options.start_s or 0.0)) * float(info.frame_rate))
+    advice = (
+        f"a {recipe.title} holds every frame in memory (at most {limit} frames of "
+        f"{info.width}x{info.height}): use --iod video-endoscopic (or video-microscopic, "
+        "video-photographic), or keep a shorter section with --start/--end"
+    )
+    if expected > limit + 1:
+        raise InputError(path, f"has about {expected} frames; {advice}")
+    try:
+        frames, rate = read_frames(
+            path,
+            start_s=options.start_s,
+            end_s=options.end_s,
+            max_frames=limit,
+            gray=recipe.clip_gray,
+        )
+    except TooManyFramesError:
+        raise InputError(path, f"has more than {limit} frames; {advice}") from None
+    if info.rotation:
+        job.notes.append(
+            f"the frames are stored turned ({info.rotation} degrees in the file's display "
+            "matrix) and are kept as stored"
+        )
+    syntax = options.transfer_syntax or recipe.clip_transfer_syntax
+    return recipe.build_clip(frames, rate, context, syntax, options)
 
 
 # -- building image instances ---------------------------------------------------------------

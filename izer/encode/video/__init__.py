@@ -3,12 +3,14 @@
 A clip is probed (:func:`probe`), given a transfer syntax (:func:`choose_syntax`), remuxed or
 transcoded until it conforms (:func:`conform`), wrapped without loading it into memory
 (:func:`video_image`), written and checked against its own header
-(:func:`write_video_instance`).
+(:func:`write_video_instance`). :class:`ClipStreams` does it all for one clip, trimmed and
+split into parts as asked.
 """
 
 from izer.encode.video.frames import TooManyFramesError, read_frames
 from izer.encode.video.iods import VideoKind, default_region, frame_time_ms, video_image
 from izer.encode.video.probe import probe
+from izer.encode.video.segments import ClipPart, ClipRequest, ClipStreams
 from izer.encode.video.stream import AudioInfo, StreamInfo
 from izer.encode.video.syntaxes import (
     VideoSyntax,
@@ -26,6 +28,9 @@ from izer.encode.video.writer import (
 
 __all__ = [
     "AudioInfo",
+    "ClipPart",
+    "ClipRequest",
+    "ClipStreams",
     "ConformError",
     "ConformResult",
     "StreamInfo",

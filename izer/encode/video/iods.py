@@ -9,8 +9,7 @@ windows of the file, read when the dataset is written.
 
 from __future__ import annotations
 
-import io
-import os
+import weakref
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -39,10 +38,15 @@ from izer.encode.modules import (
 from izer.encode.selfcheck import check_instance
 from izer.encode.video.stream import StreamInfo
 from izer.encode.video.syntaxes import VideoSyntax, conformance_problems, container_problems
+from izer.encode.video.windows import FileWindow
 from izer.encode.voice_audio import AudioSource
 
 #: Largest fragment: an item length is 32 bits and 0xFFFFFFFF means undefined (PS3.5 A.4).
 MAX_FRAGMENT_BYTES = 2**32 - 2
+
+#: The file windows behind each Pixel Data value made here, so that the writer can copy them
+#: with the kernel (:func:`stream_windows`) instead of through Python.
+_WINDOWS: weakref.WeakKeyDictionary[object, tuple[FileWindow, ...]] = weakref.WeakKeyDictionary()
 
 #: Anatomic region written when the caller gives none (see :func:`default_region`).
 ENTIRE_BODY = Code("38266002", "SCT", "Entire body")
@@ -210,12 +214,9 @@ def video_image(
         FileWindow(stream, start, min(max_fragment_bytes, size - start))
         for start in range(0, size, max_fragment_bytes)
     ]
-    ds["PixelData"] = DataElement(
-        0x7FE00010,
-        "OB",
-        encapsulate_buffer(list(windows), has_bot=False),
-        is_undefined_length=True,
-    )
+    value = encapsulate_buffer(list(windows), has_bot=False)
+    _WINDOWS[value] = tuple(windows)
+    ds["PixelData"] = DataElement(0x7FE00010, "OB", value, is_undefined_length=True)
     check_instance(
         ds,
         iod=kind.iod_name,
@@ -295,63 +296,10 @@ def _audio_channel(info: StreamInfo, source: AudioSource) -> Dataset:
     return item
 
 
-class FileWindow(io.BufferedIOBase):
-    """A read-only, seekable view of ``length`` bytes of a file from ``start``.
-
-    The file is opened on the first read and closed once the window has been read to its
-    end (or on :meth:`close`), so a dataset holding windows keeps no file open between
-    writes and can be written more than once. :attr:`closed` stays False for that reason.
-    """
-
-    def __init__(self, path: Path, start: int, length: int) -> None:
-        super().__init__()
-        self.path, self.start, self.length = Path(path), start, length
-        self._position = 0
-        self._file: io.BufferedReader | None = None
-
-    @property
-    def closed(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        """Release the open file, if any; the window stays usable."""
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET, /) -> int:
-        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._position, os.SEEK_END: self.length}[whence]
-        self._position = max(0, base + offset)
-        return self._position
-
-    def read(self, size: int | None = -1, /) -> bytes:
-        left = self.length - self._position
-        if size is None or size < 0 or size > left:
-            size = left
-        if size <= 0:
-            return b""
-        if self._file is None:
-            self._file = open(self.path, "rb")  # noqa: SIM115 - closed at the window's end
-        self._file.seek(self.start + self._position)
-        data = self._file.read(size)
-        if len(data) != size:
-            raise OSError(
-                f"{self.path} changed since it was probed: {len(data)} bytes instead of {size} "
-                f"at offset {self.start + self._position}"
-            )
-        self._position += size
-        if self._position >= self.length:
-            self.close()
-        return data
-
-    def read1(self, size: int = -1, /) -> bytes:
-        return self.read(size)
+def stream_windows(value: object) -> tuple[FileWindow, ...] | None:
+    """The file windows (fragments, in order) behind a Pixel Data value :func:`video_image`
+    made, or None for any other value."""
+    try:
+        return _WINDOWS.get(value)
+    except TypeError:  # not weakly referenceable: not ours
+        return None

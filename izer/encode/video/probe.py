@@ -21,6 +21,7 @@ import av
 
 from izer.encode.input_errors import InputError
 from izer.encode.video.stream import AudioInfo, StreamInfo
+from izer.encode.video.windows import FileWindow
 
 #: Frame rates snapped to when a measured rate is within 0.1 % of one.
 STANDARD_RATES: tuple[Fraction, ...] = (
@@ -54,11 +55,21 @@ VIDEO_RATES: tuple[Fraction, ...] = (
 )
 
 _INTERLACED_FIELD_ORDERS = {2, 3, 4, 5}  # AVFieldOrder TT, BB, TB, BT
+#: Read size when the video is read through a window (fewer calls into Python).
+_WINDOW_BUFFER = 1 << 20
 _UNKNOWN_LEVEL = -99  # FF_LEVEL_UNKNOWN
 
 
-def probe(path: Path) -> StreamInfo:
+def probe(path: Path, *, window: tuple[int, int] | None = None) -> StreamInfo:
     """Describe the container, first video stream and first audio stream of *path*.
+
+    Parameters
+    ----------
+    path
+        The video file.
+    window
+        ``(offset, length)``: describe the video file held in these bytes of *path* (the
+        single fragment of a DICOM video instance), without copying it out.
 
     Raises
     ------
@@ -71,13 +82,18 @@ def probe(path: Path) -> StreamInfo:
         raise InputError(path, "is a folder, not a video file")
     if not path.exists():
         raise InputError(path, "no such file; check the path")
-    size = path.stat().st_size
+    offset, size = (0, path.stat().st_size) if window is None else window
     if size == 0:
         raise InputError(path, "the file is empty (0 bytes); copy or export the video again")
-    boxes = _top_level_boxes(path, size)
+    boxes = _top_level_boxes(path, size, offset)
     _check_complete(path, boxes, size)
+    source: str | FileWindow = os.fspath(path)
+    options: dict[str, object] = {}
+    if window is not None:
+        source = FileWindow(path, offset, size)
+        options["buffer_size"] = _WINDOW_BUFFER
     try:
-        container = av.open(os.fspath(path), metadata_errors="ignore")
+        container = av.open(source, metadata_errors="ignore", **options)
     except av.FFmpegError as error:
         raise InputError(path, _open_failure(boxes, error)) from None
     try:
@@ -156,6 +172,7 @@ def _describe(
         audio=audio,
         size_bytes=size,
         rotation=first_frame.rotation,
+        stream_types=tuple(str(stream.type) for stream in container.streams),
     )
 
 
@@ -324,14 +341,15 @@ class _Boxes:
         return [kind for kind, _, _ in self.boxes]
 
 
-def _top_level_boxes(path: Path, size: int) -> _Boxes:
-    """Walk the top-level boxes (ISO/IEC 14496-12 4.2); empty when not ISO BMFF."""
+def _top_level_boxes(path: Path, size: int, base: int = 0) -> _Boxes:
+    """Walk the top-level boxes (ISO/IEC 14496-12 4.2) of the *size* bytes at *base*;
+    empty when not ISO BMFF."""
     boxes: list[tuple[str, int, int]] = []
     brand = ""
     with path.open("rb") as stream:
         offset = 0
         while offset + 8 <= size and len(boxes) < 10_000:
-            stream.seek(offset)
+            stream.seek(base + offset)
             header = stream.read(16)
             box_size = int.from_bytes(header[:4], "big")
             kind = header[4:8].decode("latin-1")

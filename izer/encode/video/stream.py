@@ -60,3 +60,7 @@ class StreamInfo:
     """Counter-clockwise degrees (0, 90, 180, 270) a player turns the picture, from the
     container's display matrix (phones record portrait video this way). DICOM has no such
     attribute: a turned picture must be re-encoded upright."""
+    stream_types: tuple[str, ...] = ()
+    """The type of every stream in the container, in order (``'video'``, ``'audio'``,
+    ``'data'``, ``'subtitle'`` ...): a DICOM video file holds one video stream and at most
+    one audio stream."""

@@ -132,6 +132,8 @@ def conform(
     audio: bool = True,
     preset: str = "veryfast",
     progress: Callable[[int, int], None] | None = None,
+    reencode: bool = False,
+    keyframes_at: Sequence[float] = (),
 ) -> ConformResult:
     """Write *target*: the video of *source* in a stream that fits a DICOM video syntax.
 
@@ -155,6 +157,12 @@ def conform(
         x264/x265 speed preset (``veryfast`` by default; ``ultrafast`` is refused for H.264).
     progress
         Called with (frames done, frames expected) while re-encoding or copying.
+    reencode
+        Re-encode even when the coded video could be copied (e.g. to place key frames).
+    keyframes_at
+        When re-encoding: times (seconds from the start of the kept section) at which a
+        closed group of pictures must start, so that the stream can be cut there without
+        re-encoding (:func:`cut`). Every group of pictures izer encodes is closed.
 
     Raises
     ------
@@ -168,14 +176,15 @@ def conform(
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}: use one of {', '.join(PRESETS)}")
     info = probe(source)
-    plan = _plan(info, syntax, tuple(preference), start_s, end_s, audio, preset)
+    plan = _plan(info, syntax, tuple(preference), start_s, end_s, audio, preset, reencode)
     _check_encoders(plan)
     temporary = target.with_name(f".{target.stem}.{secrets.token_hex(4)}.part{target.suffix}")
     try:
         if plan.remux:
             _remux(plan, temporary, progress)
         else:
-            _transcode(plan, temporary, preset, progress)
+            forced = {round(t * plan.frame_rate) for t in keyframes_at if t > 0}
+            _transcode(plan, temporary, preset, progress, forced)
         written = probe(temporary)
         _verify(plan, written)
         os.replace(temporary, target)
@@ -200,14 +209,20 @@ def _plan(
     end_s: float | None,
     audio: bool,
     preset: str,
+    reencode: bool = False,
 ) -> _Plan:
     notes: list[str] = []
     start_s, end_s = _trim_range(info, start_s, end_s, notes)
     trimmed = start_s is not None or end_s is not None
     if syntax is None:
         # A stream that already fits keeps its syntax (and, untrimmed, its coded frames).
-        syntax = _already_fitting(info, preference)
-    if syntax is not None and not trimmed and not conformance_problems(info, syntax):
+        syntax = already_fitting(info, preference)
+    if (
+        syntax is not None
+        and not trimmed
+        and not reencode
+        and not conformance_problems(info, syntax)
+    ):
         if _can_copy(info, syntax):
             return _Plan(
                 source=info,
@@ -344,14 +359,14 @@ def _trim_range(
     return start_s, end_s
 
 
-def _already_fitting(info: StreamInfo, preference: tuple[VideoSyntax, ...]) -> VideoSyntax | None:
+def already_fitting(info: StreamInfo, preference: Sequence[VideoSyntax] = ()) -> VideoSyntax | None:
     """The first acceptable syntax the coded stream fits as it is (no re-encoding needed).
 
     Without a preference: izer's default order, then MPEG-2 (an MPEG-2 clip stays MPEG-2).
     BD-compatible H.264 is only considered when preferred: its constraints go beyond what
     :func:`conformance_problems` can see in a stream.
     """
-    candidates = preference or (
+    candidates = tuple(preference) or (
         *_default_order(info.bit_depth),
         VideoSyntax.MPEG2_MPML,
         VideoSyntax.MPEG2_MPHL,
@@ -555,8 +570,148 @@ def _frame_grid(path: Path, rate: Fraction, look_ahead: int = 64) -> tuple[int, 
     return origin, min(offsets, default=0)
 
 
+# --- cutting a conforming stream at key frames -------------------------------------------
+
+
+@dataclass(frozen=True)
+class CutRange:
+    """One part of a conforming stream: video packets in decode order from a clean key frame.
+
+    A key frame is *clean* when no packet before it is shown after it and no packet after
+    it is shown before it (a closed group of pictures): the part decodes on its own.
+    """
+
+    first_pts: int
+    """Presentation time (stream ticks) of the key frame that opens the part."""
+    end_pts: int | None
+    """That of the key frame opening the next part; None for the last part."""
+    frames: int
+    """Video packets (frames) in the part."""
+    dts_base: int
+    """Decoding time of the first packet, in frames (negative when frames are reordered)."""
+    start_s: float
+    """Start of the part, seconds from the first frame of the stream."""
+
+
+def cut(
+    source: StreamInfo,
+    target: Path,
+    syntax: VideoSyntax,
+    part: CutRange,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> ConformResult:
+    """Copy one part of a conforming stream, and the sound played with it, into *target*.
+
+    No frame is re-encoded: the packets are copied and retimed from 0 on the exact frame
+    grid, as :func:`conform` does when it remuxes. The result is probed and checked against
+    *syntax* before it takes its name; a failure leaves nothing behind.
+
+    Raises
+    ------
+    ConformError
+        When the part written does not verify (e.g. the cut was not at a clean key frame).
+    """
+    target = Path(target)
+    temporary = target.with_name(f".{target.stem}.{secrets.token_hex(4)}.part{target.suffix}")
+    try:
+        done = _cut(source, temporary, syntax, part, progress, seek=part.start_s > 0)
+        if done != part.frames and part.start_s > 0:  # the demuxer sought past the key frame
+            done = _cut(source, temporary, syntax, part, progress, seek=False)
+        written = probe(temporary)
+        problems = conformance_problems(written, syntax) + container_problems(written, syntax)
+        if written.frame_count != part.frames:
+            problems.append(
+                f"{written.frame_count} frames were written, the part has {part.frames}"
+            )
+        if source.audio is not None and written.audio is None and part.frames > 1:
+            problems.append("the sound was lost")
+        if problems:
+            raise ConformError(
+                f"{source.path}: the part from {part.start_s:.3f} s did not verify: "
+                f"{'; '.join(problems)}"
+            )
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return ConformResult(info=_relocated(written, target), syntax=syntax, remuxed=True, notes=())
+
+
+def _cut(
+    source: StreamInfo,
+    path: Path,
+    syntax: VideoSyntax,
+    part: CutRange,
+    progress: Callable[[int, int], None] | None,
+    *,
+    seek: bool,
+) -> int:
+    """Write the part; return the number of video packets copied."""
+    rate = source.frame_rate
+    container = "mpeg" if syntax.codec == "mpeg2video" else "mp4"
+    with av.open(os.fspath(source.path), metadata_errors="ignore") as reader:
+        video_in = reader.streams.video[0]
+        audio_in = reader.streams.audio[0] if reader.streams.audio else None
+        time_base = video_in.time_base or Fraction(1, 90000)
+        start = float(part.first_pts * time_base)
+        end = None if part.end_pts is None else float(part.end_pts * time_base)
+        if seek:  # a second early: the demuxer lands on the key frame at or before
+            reader.seek(int(max(0.0, start - 1.0) / time_base), stream=video_in, backward=True)
+        if container == "mp4":
+            output = av.open(os.fspath(path), "w", format="mp4", options={"movflags": "+faststart"})
+        else:
+            output = av.open(os.fspath(path), "w", format="mpeg")
+        with output:
+            video_out = output.add_stream_from_template(video_in)
+            video_out.time_base = 1 / rate
+            if container == "mp4":
+                video_out.codec_tag = "avc1" if syntax.codec == "h264" else "hvc1"
+            audio = _AudioCopy(output, audio_in, start) if audio_in is not None else None
+            streams = [video_in] + ([audio_in] if audio_in is not None else [])
+            done = 0
+            video_done = False
+            for packet in reader.demux(streams):
+                if packet.size == 0:
+                    continue
+                if packet.stream is not video_in:
+                    if packet.pts is None or audio is None:
+                        continue
+                    moment = float(packet.pts * packet.time_base)
+                    if end is not None and moment >= end - _TIME_SLACK_S:
+                        if video_done:
+                            break
+                        continue
+                    if moment >= start - _TIME_SLACK_S:
+                        audio.packet(packet)
+                    continue
+                if video_done:
+                    continue
+                stamp = packet.pts if packet.pts is not None else packet.dts
+                if done == 0 and stamp != part.first_pts:
+                    continue
+                if stamp == part.end_pts or done == part.frames:
+                    video_done = True
+                    if audio is None:
+                        break
+                    continue
+                packet.pts = round((stamp - part.first_pts) * time_base * rate)
+                packet.dts = part.dts_base + done
+                packet.duration = 1
+                packet.time_base = 1 / rate
+                packet.stream = video_out
+                output.mux(packet)
+                done += 1
+                if progress is not None:
+                    progress(done, part.frames)
+    return done
+
+
 def _transcode(
-    plan: _Plan, path: Path, preset: str, progress: Callable[[int, int], None] | None
+    plan: _Plan,
+    path: Path,
+    preset: str,
+    progress: Callable[[int, int], None] | None,
+    keyframes: set[int] | frozenset[int] = frozenset(),
 ) -> None:
     info = plan.source
     expected = _expected_frames(plan)
@@ -574,7 +729,7 @@ def _transcode(
             video_out = _add_video_encoder(plan, output, preset)
             audio = _AudioWriter.create(plan, output, audio_in, origin=float(origin))
             graph = _VideoFilter(plan, video_in)
-            encoder = _VideoEncoder(output, video_out, plan.frame_rate)
+            encoder = _VideoEncoder(output, video_out, plan.frame_rate, keyframes)
             streams = [video_in] + ([audio_in] if audio_in is not None else [])
             start = plan.start_s or 0.0
             end = plan.end_s
@@ -654,6 +809,7 @@ def _add_video_encoder(
             "profile": "high",
             "level": level,
             "crf": str(H264_CRF),
+            "forced-idr": "1",
             "x264-params": f"vbv-maxrate={max_rate}:vbv-bufsize={buffer}:keyint={gop}",
         }
         stream.pix_fmt = "yuv420p"
@@ -665,9 +821,10 @@ def _add_video_encoder(
             "preset": preset,
             "crf": str(HEVC_CRF),
             "profile": "main10" if ten else "main",
+            "forced-idr": "1",
             "x265-params": (
                 f"log-level=error:level-idc=5.1:no-high-tier=1:vbv-maxrate={max_rate}:"
-                f"vbv-bufsize={buffer}:keyint={gop}:min-keyint={gop}"
+                f"vbv-bufsize={buffer}:keyint={gop}:min-keyint={gop}:open-gop=0"
             ),
         }
         stream.pix_fmt = "yuv420p10le" if ten else "yuv420p"
@@ -683,6 +840,9 @@ def _add_video_encoder(
             "bf": "2",
             "profile": "4",  # Main
             "level": level,
+            # Closed groups of pictures (cuttable); FFmpeg needs scene cuts off for them.
+            "flags": "+cgop",
+            "sc_threshold": "1000000000",
         }
         stream.codec_context.sample_aspect_ratio = plan.sample_aspect_ratio
     stream.width = plan.width
@@ -735,17 +895,23 @@ class _VideoEncoder:
     """Number the frames 0, 1, 2 ... in units of 1/rate and mux the packets."""
 
     def __init__(
-        self, output: av.container.OutputContainer, stream: av.VideoStream, rate: Fraction
+        self,
+        output: av.container.OutputContainer,
+        stream: av.VideoStream,
+        rate: Fraction,
+        keyframes: set[int] | frozenset[int] = frozenset(),
     ) -> None:
         self.output = output
         self.stream = stream
         self.time_base = 1 / rate
+        self.keyframes = keyframes
         self.count = 0
 
     def encode(self, frame: av.VideoFrame) -> None:
         frame.pts = self.count
         frame.time_base = self.time_base
-        frame.pict_type = av.video.frame.PictureType.NONE
+        picture = av.video.frame.PictureType
+        frame.pict_type = picture.I if self.count in self.keyframes else picture.NONE
         self.count += 1
         self.output.mux(self.stream.encode(frame))
 

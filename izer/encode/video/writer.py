@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import struct
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import BinaryIO
 
 import pydicom
 from pydicom import config
@@ -27,10 +29,11 @@ from pydicom.dataset import Dataset
 
 from izer.encode.fragments import FragmentError, encapsulated_items
 from izer.encode.selfcheck import InstanceCheckError
-from izer.encode.video.iods import frame_time_ms
+from izer.encode.video.iods import frame_time_ms, stream_windows
 from izer.encode.video.probe import probe
 from izer.encode.video.stream import StreamInfo
 from izer.encode.video.syntaxes import VideoSyntax, conformance_problems, container_problems
+from izer.encode.video.windows import FileWindow
 
 #: Chunk size for pydicom's buffered writes (its default, 8 KiB, is about twice as slow).
 WRITE_CHUNK = 1 << 20
@@ -154,14 +157,18 @@ def verify_video_instance(path: Path, *, name: str | None = None) -> StreamInfo:
     path = Path(path)
     name = name or path.name
     header = pydicom.dcmread(path, stop_before_pixels=True)
-    with extracted_stream(path) as (scratch, stream):
-        _check_fragments(name, stream)
-        try:
-            info = probe(scratch)
-        except (ValueError, OSError) as exc:  # probe's InputError is a ValueError
-            raise InstanceCheckError(
-                f"{name}: the Pixel Data is not a readable {stream.syntax.codec} stream ({exc})"
-            ) from exc
+    stream = encapsulated_stream(path)
+    _check_fragments(name, stream)
+    try:
+        if len(stream.fragments) == 1:  # read in place: no copy of a multi-GB stream
+            info = probe(path, window=stream.fragments[0])
+        else:
+            with extracted_stream(path) as (scratch, _):
+                info = probe(scratch)
+    except (ValueError, OSError) as exc:  # probe's InputError is a ValueError
+        raise InstanceCheckError(
+            f"{name}: the Pixel Data is not a readable {stream.syntax.codec} stream ({exc})"
+        ) from exc
     _compare(name, header, stream.syntax, info)
     return replace(info, path=path)
 
@@ -169,12 +176,13 @@ def verify_video_instance(path: Path, *, name: str | None = None) -> StreamInfo:
 def write_video_instance(ds: Dataset, path: Path) -> int:
     """Write ``ds`` to ``path`` atomically, streaming Pixel Data, and verify it.
 
-    The dataset is written to a temporary name in the same folder with 1 MiB buffered reads
-    (pydicom's ``buffered_read_size``, restored after), synced to disk, checked by
-    :func:`verify_video_instance`, then renamed to ``path`` (replacing a file there) and the
-    folder synced. On any failure the temporary file is removed: nothing new appears at
-    ``path`` and a file already there stays as it was. Not thread-safe: the pydicom setting
-    is process-wide.
+    The dataset is written to a temporary name in the same folder (Pixel Data made by
+    :func:`~izer.encode.video.iods.video_image` copied from its stream file by the kernel;
+    any other Pixel Data with 1 MiB buffered reads, pydicom's ``buffered_read_size``,
+    restored after), synced to disk, checked by :func:`verify_video_instance`, then renamed
+    to ``path`` (replacing a file there) and the folder synced. On any failure the temporary
+    file is removed: nothing new appears at ``path`` and a file already there stays as it
+    was. Not thread-safe: the pydicom setting is process-wide.
 
     Returns
     -------
@@ -194,7 +202,7 @@ def write_video_instance(ds: Dataset, path: Path) -> int:
     config.settings.buffered_read_size = WRITE_CHUNK
     try:
         with open(partial, "xb") as file:
-            ds.save_as(file, enforce_file_format=True)
+            _save(ds, file)
             file.flush()
             os.fsync(file.fileno())
         verify_video_instance(partial, name=path.name)
@@ -206,6 +214,65 @@ def write_video_instance(ds: Dataset, path: Path) -> int:
     finally:
         config.settings.buffered_read_size = previous
     return path.stat().st_size
+
+
+#: Explicit VR Little Endian element header of Pixel Data (7FE0,0010) OB, undefined length,
+#: then the empty Basic Offset Table item; an item tag; the sequence delimiter (PS3.5 A.4).
+_PIXEL_DATA_HEADER = b"\xe0\x7f\x10\x00OB\x00\x00\xff\xff\xff\xff" + b"\xfe\xff\x00\xe0" + bytes(4)
+_ITEM_TAG = b"\xfe\xff\x00\xe0"
+_SEQUENCE_DELIMITER = b"\xfe\xff\xdd\xe0" + bytes(4)
+
+
+def _save(ds: Dataset, file: BinaryIO) -> None:
+    """Write ``ds`` as a Part-10 file; Pixel Data made by :func:`video_image` is copied
+    from its stream file by the kernel (``copy_file_range``), not through Python.
+
+    The bytes are those pydicom writes (the header by pydicom itself, Pixel Data as PS3.5
+    A.4 encodes it: an empty Basic Offset Table, one item per fragment padded to an even
+    length, the sequence delimiter). Any other dataset is written by pydicom alone.
+    """
+    windows = stream_windows(ds["PixelData"].value) if "PixelData" in ds else None
+    if windows is None or max(ds.keys()) != 0x7FE00010:
+        ds.save_as(file, enforce_file_format=True)
+        return
+    pixel = ds["PixelData"]
+    del ds["PixelData"]
+    try:
+        ds.save_as(file, enforce_file_format=True)
+    finally:
+        ds["PixelData"] = pixel
+    file.flush()
+    target = file.fileno()
+    os.lseek(target, 0, os.SEEK_END)
+    _write_all(target, _PIXEL_DATA_HEADER)
+    for window in windows:
+        padded = window.length + window.length % 2
+        _write_all(target, _ITEM_TAG + struct.pack("<I", padded))
+        _copy_window(window, target)
+        if padded != window.length:
+            _write_all(target, b"\x00")
+    _write_all(target, _SEQUENCE_DELIMITER)
+    file.seek(0, os.SEEK_END)
+
+
+def _copy_window(window: FileWindow, target: int) -> None:
+    source = os.open(window.path, os.O_RDONLY)
+    try:
+        end = window.start + window.length
+        if os.fstat(source).st_size < end:
+            raise OSError(
+                f"{window.path} changed since it was probed: it has "
+                f"{os.fstat(source).st_size} bytes, the stream needs {end}"
+            )
+        _copy_range(source, target, window.start, window.length)
+    finally:
+        os.close(source)
+
+
+def _write_all(target: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(target, view) :]
 
 
 def _check_fragments(name: str, stream: EncapsulatedStream) -> None:

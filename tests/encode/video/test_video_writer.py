@@ -7,11 +7,8 @@ or level, fragments) is caught by the check after writing, and nothing is left b
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,7 +29,7 @@ from izer.encode.video.writer import (
     write_video_instance,
 )
 from tests.encode.factories import make_context
-from tests.encode.video.conforming import conforming_clip, conforming_instance, run_ffmpeg
+from tests.encode.video.conforming import conforming_clip, conforming_instance
 
 REPOSITORY = Path(__file__).resolve().parents[3]
 
@@ -207,98 +204,5 @@ def test_fragments_are_found_without_reading_them() -> None:
     assert data[first_offset - 8 : first_offset - 4] == b"\xfe\xff\x00\xe0"  # item tag
 
 
-# --------------------------------------------------------------------------- memory
-
-#: The worker builds, writes and verifies the instance of a clip, then says how it went, with
-#: VmHWM: the peak resident size of its own address space.
-WORKER = """
-import json, re, sys
-from pathlib import Path
-from izer.encode.video.iods import VideoKind, video_image
-from izer.encode.video.probe import probe
-from izer.encode.video.syntaxes import VideoSyntax
-from izer.encode.video.writer import write_video_instance
-from tests.encode.factories import make_context
-
-clip, target = Path(sys.argv[1]), Path(sys.argv[2])
-info = probe(clip)
-ds = video_image(clip, info, make_context(1, "ES"), kind=VideoKind.ENDOSCOPIC,
-                 syntax=VideoSyntax.H264_HP41)
-size = write_video_instance(ds, target)
-status = Path("/proc/self/status").read_text()
-hwm = int(re.search(r"VmHWM:\\s+(\\d+) kB", status).group(1))
-print(json.dumps({"frames": info.frame_count, "clip": info.size_bytes, "written": size,
-                  "vm_hwm_kib": hwm}))
-"""
-
-#: The launcher runs the worker and reports its peak RSS from RUSAGE_CHILDREN. It exists
-#: because Linux carries the peak RSS of the address space a process execs from into the new
-#: program's ru_maxrss: a worker started straight from pytest (hundreds of MB by then) would
-#: report pytest's peak. The launcher is small, so its worker's figure is the worker's own.
-LAUNCHER = """
-import json, resource, subprocess, sys
-done = subprocess.run([sys.executable, "-c", sys.argv[1], *sys.argv[2:]],
-                      capture_output=True, text=True)
-if done.returncode:
-    sys.exit(done.stderr)
-report = json.loads(done.stdout)
-report["children_max_rss_kib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(json.dumps(report))
-"""
-
-#: Peak resident memory allowed to the child (kibibytes, as ``ru_maxrss`` on Linux).
-MAX_RSS_KIB = 300 * 1024
-BIG_BYTES = 3_000_000_000
-
-
-def _big_clip(folder: Path) -> Path:
-    """A ~3 GB H.264 High 4.1 1080p30 MP4: one noisy second looped with ``-c copy``."""
-    second = run_ffmpeg(
-        (
-            "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30,noise=alls=60:allf=t+u",
-            "-frames:v", "30", "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high",
-            "-level:v", "4.1", "-pix_fmt", "yuv420p", "-b:v", "40M", "-maxrate", "40M",
-            "-bufsize", "40M", "-g", "30", "-movflags", "+faststart",
-        ),
-        folder / "second.mp4",
-    )  # fmt: skip
-    loops = BIG_BYTES // second.stat().st_size
-    big = run_ffmpeg(
-        ("-stream_loop", str(loops), "-i", str(second), "-c", "copy", "-movflags", "+faststart"),
-        folder / "big.mp4",
-    )
-    second.unlink()
-    return big
-
-
-@pytest.mark.timeout(900)
-def test_a_3_gb_clip_is_written_and_verified_in_bounded_memory(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> None:
-    folder = tmp_path_factory.mktemp("big-video")
-    try:
-        clip = _big_clip(folder)
-        assert clip.stat().st_size >= BIG_BYTES * 0.95
-        target = folder / "big.dcm"
-        launched = subprocess.run(
-            [sys.executable, "-c", LAUNCHER, WORKER, str(clip), str(target)],
-            cwd=REPOSITORY,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PYTHONPATH": str(REPOSITORY)},
-            check=False,
-        )
-        assert launched.returncode == 0, launched.stderr
-        report = json.loads(launched.stdout)
-        peak = report["children_max_rss_kib"]
-        print(f"3 GB video instance: worker peak RSS {peak / 1024:.0f} MiB, {report}")
-        assert peak <= MAX_RSS_KIB
-        assert report["vm_hwm_kib"] <= MAX_RSS_KIB
-        assert report["written"] == target.stat().st_size > report["clip"]
-        header = pydicom.dcmread(target, stop_before_pixels=True)
-        assert header.NumberOfFrames == report["frames"] > 10_000
-        (fragment,) = encapsulated_stream(target).fragments
-        assert fragment[1] == report["clip"] + report["clip"] % 2
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    assert not folder.exists()
+# The bounded-memory check of a 3 GB clip runs through `izer convert` itself, in
+# tests/cli/test_convert_video.py, which writes and verifies with the same writer.
