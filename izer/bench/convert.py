@@ -16,12 +16,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
 import imagecodecs
 
+from izer.bench.scratch import settings_file
 from izer.bench.still_encode import photographic_frame
 from izer.bench.timing import PairedResult, paired
 from izer.config import load_settings
@@ -29,7 +29,6 @@ from izer.engine import ConvertRequest, Engine
 from izer.model import Patient
 from izer.store import StudyStore
 
-BENCH_ROOT = "2.25.1234567890"
 PATIENT = Patient("BENCH-0001", "Bench^Patient")
 
 
@@ -86,20 +85,7 @@ def run(count: int = 500, runs: int = 3) -> ConvertBenchReport:
         source.mkdir()
         total = make_files(source, count)
         files = sorted(source.iterdir())
-        config = root / "izer.toml"
-        config.write_text(
-            textwrap.dedent(
-                f"""
-                [station]
-                ae_title = "IZERBENCH"
-                uid_root = "{BENCH_ROOT}"
-
-                [storage]
-                folder = "{(root / "store").as_posix()}"
-                """
-            ),
-            encoding="utf-8",
-        )
+        config = settings_file(root)
         settings = load_settings(config).settings
         request = ConvertRequest(patient=PATIENT, iod="vl-endoscopic")
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from izer.bench.scratch import BENCH_ROOT
 from izer.bench.timing import PairedResult, paired
 from izer.encode import (
     EquipmentContext,
@@ -32,8 +33,6 @@ from izer.encode import (
 )
 from izer.encode.pixels import PixelLayout, available_codecs, encode_frames
 from izer.model import Patient
-
-BENCH_ROOT = "2.25.1234567890"
 
 #: DCMTK command (after the program name, before the input and output files) doing the same
 #: encode as izer's codec, where DCMTK has one.

@@ -12,6 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from izer.bench.scratch import BENCH_ROOT
 from izer.bench.timing import PairedResult, paired
 from izer.capture import SyntheticSource
 from izer.encode import (
@@ -24,8 +25,6 @@ from izer.encode import (
 )
 from izer.model import Patient
 from izer.store import StudyStore
-
-BENCH_ROOT = "2.25.1234567890"
 
 
 @dataclass(frozen=True)

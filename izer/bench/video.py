@@ -25,18 +25,17 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import textwrap
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from izer.bench.scratch import settings_file
 from izer.bench.timing import PairedResult, paired
 from izer.config import load_settings
 from izer.engine import ConvertRequest, Engine
 from izer.model import Patient
 from izer.store import StudyStore
 
-BENCH_ROOT = "2.25.1234567890"
 PATIENT = Patient("BENCH-0001", "Bench^Patient")
 #: izer's x264 settings for H.264 High Profile Level 4.1 (see izer.encode.video.transcode).
 X264_HP41 = (
@@ -127,24 +126,6 @@ def _ffmpeg(*args: str) -> None:
     )
 
 
-def _settings_file(root: Path) -> Path:
-    config = root / "izer.toml"
-    config.write_text(
-        textwrap.dedent(
-            f"""
-            [station]
-            ae_title = "IZERBENCH"
-            uid_root = "{BENCH_ROOT}"
-
-            [storage]
-            folder = "{(root / "store").as_posix()}"
-            """
-        ),
-        encoding="utf-8",
-    )
-    return config
-
-
 def _izer_command(config: Path, *args: str) -> list[str]:
     return [
         sys.executable, "-m", "izer", "--config", str(config), "convert", *args,
@@ -176,7 +157,7 @@ def run_remux(size_mb: float = 1000, runs: int = 3) -> RemuxReport:
     cp, sync = _tool("cp"), _tool("sync")
     with tempfile.TemporaryDirectory(prefix="izer-bench-") as scratch:
         root = Path(scratch)
-        config = _settings_file(root)
+        config = settings_file(root)
         settings = load_settings(config).settings
         request = ConvertRequest(patient=PATIENT, iod="video-endoscopic")
         cases = []
@@ -221,7 +202,7 @@ def run_transcode(
     ffmpeg, sync = _tool("ffmpeg"), _tool("sync")
     with tempfile.TemporaryDirectory(prefix="izer-bench-") as scratch:
         root = Path(scratch)
-        config = _settings_file(root)
+        config = settings_file(root)
         source = root / "lossless.mkv"
         _ffmpeg(
             "-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate={rate},noise=alls=12:allf=t",

@@ -29,6 +29,7 @@ from izer.encode.charset import specific_character_set
 from izer.model import Patient, Sex
 from tests.encode.factories import make_context
 from tests.encode.interop_cases import synthetic_rgb
+from tests.helpers.sender import find_all
 from tests.peers.harness import Peer
 
 TIMEOUT = 20
@@ -111,24 +112,13 @@ def _study_find(peer: Peer, patient_id: str) -> list[Dataset]:
     query.PatientID = patient_id
     query.PatientName = ""
     query.StudyInstanceUID = ""
-    ae = AE(ae_title="IZERCHARSET")
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = TIMEOUT
-    ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
-    assoc = ae.associate(peer.host, peer.port, ae_title=peer.aet)
-    assert assoc.is_established, f"association to {peer.address} failed"
-    matches: list[Dataset] = []
-    try:
-        for status, identifier in assoc.send_c_find(
-            query, StudyRootQueryRetrieveInformationModelFind
-        ):
-            assert status, f"C-FIND to {peer.address} timed out"
-            if status.Status in (0xFF00, 0xFF01):
-                matches.append(identifier)
-            else:
-                assert status.Status == 0x0000, f"C-FIND failed: 0x{status.Status:04X}"
-    finally:
-        assoc.release()
-    return matches
+    return find_all(
+        peer,
+        query,
+        StudyRootQueryRetrieveInformationModelFind,
+        ae_title="IZERCHARSET",
+        timeout_s=TIMEOUT,
+    )
 
 
 def _c_store(peer: Peer, ds: Dataset) -> int:

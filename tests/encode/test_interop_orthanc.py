@@ -17,8 +17,6 @@ from pathlib import Path
 import pydicom
 import pytest
 from pydicom.dataset import Dataset
-from pynetdicom import AE
-from pynetdicom.association import Association
 
 from tests.encode.interop_cases import (
     CATALOGUE,
@@ -31,6 +29,7 @@ from tests.encode.interop_cases import (
     png_size,
     write,
 )
+from tests.helpers.sender import Sender
 from tests.peers.harness import Peer, PeerSet
 
 pytestmark = pytest.mark.peers
@@ -51,68 +50,6 @@ STORESCP_REJECTS = makers(lambda m: not m.storescp_accepts)
 
 def _ids(selected: list[InstanceMaker]) -> list[str]:
     return [maker.name for maker in selected]
-
-
-class Sender:
-    """One association to ``peer`` proposing every (SOP class, syntax) pair it is given.
-
-    It associates again when the peer closed the association between tests.
-    """
-
-    def __init__(self, peer: Peer, pairs: set[tuple[str, str]]) -> None:
-        if len(pairs) > 128:
-            raise ValueError(f"{len(pairs)} presentation contexts; an association holds 128")
-        self.peer = peer
-        self.ae = AE(ae_title="IZERINTEROP")
-        self.ae.acse_timeout = self.ae.dimse_timeout = self.ae.network_timeout = TIMEOUT
-        for sop_class, syntax in sorted(pairs):
-            self.ae.add_requested_context(sop_class, syntax)
-        self._assoc: Association | None = None
-
-    @property
-    def assoc(self) -> Association:
-        """The open association."""
-        if self._assoc is None or not self._assoc.is_established:
-            self._assoc = self.ae.associate(self.peer.host, self.peer.port, ae_title=self.peer.aet)
-            assert self._assoc.is_established, f"association to {self.peer.address} failed"
-        return self._assoc
-
-    def accepted(self, ds: Dataset) -> bool:
-        """Whether the peer accepted the context of ``ds``'s SOP class and syntax."""
-        return any(
-            context.abstract_syntax == ds.SOPClassUID
-            and context.transfer_syntax[0] == ds.file_meta.TransferSyntaxUID
-            for context in self.assoc.accepted_contexts
-        )
-
-    def rejection(self, ds: Dataset) -> int | None:
-        """The result the peer gave the context of ``ds``, or ``None`` when accepted."""
-        for context in self.assoc.rejected_contexts:
-            if (
-                context.abstract_syntax == ds.SOPClassUID
-                and context.context_id in self._context_ids(ds)
-            ):
-                return context.result
-        return None
-
-    def _context_ids(self, ds: Dataset) -> set[int]:
-        return {
-            context.context_id
-            for context in self.assoc.requestor.requested_contexts
-            if context.abstract_syntax == ds.SOPClassUID
-            and context.transfer_syntax == [ds.file_meta.TransferSyntaxUID]
-        }
-
-    def store(self, ds: Dataset) -> int:
-        """C-STORE ``ds`` and return the response status."""
-        status = self.assoc.send_c_store(ds)
-        assert status, f"no C-STORE response from {self.peer.address}"
-        return int(status.Status)
-
-    def close(self) -> None:
-        """Release the association if it is open."""
-        if self._assoc is not None and self._assoc.is_established:
-            self._assoc.release()
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +75,9 @@ def to_orthanc(peer_set: PeerSet, datasets: dict[str, Dataset]) -> Iterator[Send
 
     ``peer_set["orthanc"]`` is the peer of the per-test ``orthanc`` fixture.
     """
-    sender = Sender(peer_set["orthanc"], _pairs(datasets))
+    sender = Sender(
+        peer_set["orthanc"], _pairs(datasets), ae_title="IZERINTEROP", timeout_s=TIMEOUT
+    )
     yield sender
     sender.close()
 
@@ -146,7 +85,9 @@ def to_orthanc(peer_set: PeerSet, datasets: dict[str, Dataset]) -> Iterator[Send
 @pytest.fixture(scope="module")
 def to_storescp(peer_set: PeerSet, datasets: dict[str, Dataset]) -> Iterator[Sender]:
     """One association to storescp for the whole module."""
-    sender = Sender(peer_set["storescp"], _pairs(datasets))
+    sender = Sender(
+        peer_set["storescp"], _pairs(datasets), ae_title="IZERINTEROP", timeout_s=TIMEOUT
+    )
     yield sender
     sender.close()
 

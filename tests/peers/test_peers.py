@@ -29,6 +29,7 @@ from pynetdicom.sop_class import (
 
 from tests.helpers.binaries import package_for, require_binaries
 from tests.helpers.dicom_samples import make_secondary_capture, write_secondary_capture
+from tests.helpers.sender import find_all
 from tests.helpers.validators import dcentvfy, dciodvfy
 from tests.peers import harness
 from tests.peers.harness import (
@@ -87,21 +88,9 @@ def _mwl_query(peer: Peer, station_aet: str) -> list[Dataset]:
     query.RequestedProcedureID = ""
     query.ScheduledProcedureStepSequence = [step]
 
-    ae = _ae()
-    ae.add_requested_context(ModalityWorklistInformationFind)
-    assoc = ae.associate(peer.host, peer.port, ae_title=peer.aet)
-    assert assoc.is_established, f"association to {peer.address} failed"
-    matches: list[Dataset] = []
-    try:
-        for status, identifier in assoc.send_c_find(query, ModalityWorklistInformationFind):
-            assert status, f"C-FIND to {peer.address} timed out"
-            if status.Status in (0xFF00, 0xFF01):
-                matches.append(identifier)
-            else:
-                assert status.Status == 0x0000, f"C-FIND failed: 0x{status.Status:04X}"
-    finally:
-        assoc.release()
-    return matches
+    return find_all(
+        peer, query, ModalityWorklistInformationFind, ae_title="IZERSMOKE", timeout_s=TIMEOUT
+    )
 
 
 def _assert_default_worklist(matches: list[Dataset], station_aet: str) -> None:
@@ -308,20 +297,13 @@ def test_dcmqrscp_stores_then_finds_study(dcmqrscp: Peer) -> None:
     query.StudyInstanceUID = ds.StudyInstanceUID
     query.PatientName = ""
     query.PatientID = ""
-    ae = _ae()
-    ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
-    assoc = ae.associate(dcmqrscp.host, dcmqrscp.port, ae_title=dcmqrscp.aet)
-    assert assoc.is_established
-    matches = []
-    try:
-        for status, identifier in assoc.send_c_find(
-            query, StudyRootQueryRetrieveInformationModelFind
-        ):
-            assert status
-            if status.Status in (0xFF00, 0xFF01):
-                matches.append(identifier)
-    finally:
-        assoc.release()
+    matches = find_all(
+        dcmqrscp,
+        query,
+        StudyRootQueryRetrieveInformationModelFind,
+        ae_title="IZERSMOKE",
+        timeout_s=TIMEOUT,
+    )
     assert [m.StudyInstanceUID for m in matches] == [ds.StudyInstanceUID]
     assert matches[0].PatientID == "IZT-QR-1"
 

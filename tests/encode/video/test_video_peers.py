@@ -15,11 +15,10 @@ from collections.abc import Iterator
 import pydicom
 import pytest
 from pydicom.dataset import Dataset
-from pynetdicom import AE
-from pynetdicom.association import Association
 
 from tests.encode.interop_cases import dataset_bytes
 from tests.encode.video.conforming import CASES, SyntaxCase, conforming_instance
+from tests.helpers.sender import Sender
 from tests.peers.harness import Peer, PeerSet
 
 pytestmark = pytest.mark.peers
@@ -45,60 +44,25 @@ def _headers() -> dict[str, Dataset]:
     }
 
 
-class Link:
-    """One association to a peer proposing each (SOP class, syntax) of the cases alone."""
+class Link(Sender):
+    """A :class:`Sender` whose cases are named (each a conforming video instance)."""
 
     def __init__(self, peer: Peer, headers: dict[str, Dataset]) -> None:
-        self.peer, self.headers = peer, headers
-        self.ae = AE(ae_title="IZERVIDEO")
-        self.ae.acse_timeout = self.ae.dimse_timeout = self.ae.network_timeout = TIMEOUT
-        for sop_class, syntax in sorted(
-            {(ds.SOPClassUID, ds.file_meta.TransferSyntaxUID) for ds in headers.values()}
-        ):
-            self.ae.add_requested_context(sop_class, syntax)
-        self._assoc: Association | None = None
+        pairs = {(ds.SOPClassUID, ds.file_meta.TransferSyntaxUID) for ds in headers.values()}
+        super().__init__(peer, pairs, ae_title="IZERVIDEO", timeout_s=TIMEOUT)
+        self.headers = headers
 
-    @property
-    def assoc(self) -> Association:
-        """The open association (opened again if the peer closed it)."""
-        if self._assoc is None or not self._assoc.is_established:
-            self._assoc = self.ae.associate(self.peer.host, self.peer.port, ae_title=self.peer.aet)
-            assert self._assoc.is_established, f"association to {self.peer.address} failed"
-        return self._assoc
-
-    def accepted(self, name: str) -> bool:
+    def accepted(self, name: str) -> bool:  # type: ignore[override]
         """Whether the peer accepted the context of case ``name``."""
-        ds = self.headers[name]
-        return any(
-            context.abstract_syntax == ds.SOPClassUID
-            and context.transfer_syntax[0] == ds.file_meta.TransferSyntaxUID
-            for context in self.assoc.accepted_contexts
-        )
+        return super().accepted(self.headers[name])
 
-    def rejection(self, name: str) -> int | None:
+    def rejection(self, name: str) -> int | None:  # type: ignore[override]
         """The result the peer gave the context of case ``name``; None when accepted."""
-        ds = self.headers[name]
-        ids = {
-            context.context_id
-            for context in self.assoc.requestor.requested_contexts
-            if context.abstract_syntax == ds.SOPClassUID
-            and context.transfer_syntax == [ds.file_meta.TransferSyntaxUID]
-        }
-        for context in self.assoc.rejected_contexts:
-            if context.context_id in ids:
-                return context.result
-        return None
+        return super().rejection(self.headers[name])
 
-    def store(self, name: str) -> int:
+    def store(self, name: str) -> int:  # type: ignore[override]
         """C-STORE the file of case ``name`` (sent from the file) and return the status."""
-        status = self.assoc.send_c_store(conforming_instance(name))
-        assert status, f"no C-STORE response from {self.peer.address}"
-        return int(status.Status)
-
-    def close(self) -> None:
-        """Release the association."""
-        if self._assoc is not None and self._assoc.is_established:
-            self._assoc.release()
+        return super().store(conforming_instance(name))
 
 
 @pytest.fixture(scope="module")
