@@ -20,7 +20,7 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from izer import engine as engine_module
+from izer.engine import converting as engine_module
 from izer.cli.convert import main as convert_main
 from izer.cli.export import main as export_main
 from izer.config import load_settings

@@ -1,0 +1,33 @@
+"""The engine: the one object the command line and the GUI drive (see :mod:`izer.engine.core`)."""
+
+from izer.engine.converting import (
+    ConvertFailure,
+    ConvertReport,
+    ConvertRequest,
+    ConvertStep,
+    FrameProgress,
+)
+from izer.engine.core import CAPTURING_STATES, MANUFACTURER, MODEL_NAME, Engine, EngineEvents
+from izer.engine.exporting import (
+    EXPORT_PATTERN_FIELDS,
+    ExportOptions,
+    ExportReport,
+    ExportStep,
+)
+
+__all__ = [
+    "CAPTURING_STATES",
+    "EXPORT_PATTERN_FIELDS",
+    "MANUFACTURER",
+    "MODEL_NAME",
+    "ConvertFailure",
+    "ConvertReport",
+    "ConvertRequest",
+    "ConvertStep",
+    "Engine",
+    "EngineEvents",
+    "ExportOptions",
+    "ExportReport",
+    "ExportStep",
+    "FrameProgress",
+]

@@ -1,0 +1,473 @@
+"""The engine: the one object the command line and the GUI drive.
+
+It owns the local store and the procedure state machine, turns captured frames into stored
+instances, and announces what happens through :class:`EngineEvents` (plain psygnal signals,
+emitted on the thread that caused them; the GUI re-emits them on its own thread).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from psygnal import Signal, SignalGroup
+
+from izer import __version__
+from izer.capture import SyntheticSource
+from izer.config import Destination, Settings, default_storage_folder
+from izer.encode import (
+    ConversionType,
+    EquipmentContext,
+    InstanceContext,
+    SeriesContext,
+    StudyContext,
+    UidFactory,
+    importers,
+    recipes,
+    secondary_capture_image,
+)
+from izer.encode.video import VideoSyntax
+from izer.engine.converting import (
+    ConvertReport,
+    ConvertRequest,
+    ConvertStep,
+    FrameProgress,
+    _ConvertRun,
+    _transfer_syntax,
+)
+from izer.engine.exporting import ExportOptions, ExportReport, ExportStep, _ExportRun
+from izer.model import EngineStatus, InstanceRecord, Patient, Procedure, ProcedureState
+from izer.model.procedure import TransitionError
+from izer.net import AssociationFactory, EchoResult, Listener, echo, resolve_destination
+from izer.store import StudyStore
+
+MANUFACTURER = "izer project"
+MODEL_NAME = "izer"
+
+#: States in which captures are accepted into the active procedure.
+CAPTURING_STATES = frozenset({ProcedureState.IN_PROGRESS, ProcedureState.APPENDING})
+
+
+class EngineEvents(SignalGroup):
+    """What the engine announces.
+
+    ``state_changed(old, new)``: the procedure state machine moved.
+    ``procedure_changed(procedure)``: the active procedure, or ``None`` when idle.
+    ``instance_stored(record)``: an instance is on disk and in the index.
+    """
+
+    state_changed = Signal(ProcedureState, ProcedureState)
+    procedure_changed = Signal(object)
+    instance_stored = Signal(InstanceRecord)
+
+
+class Engine:
+    """Wires settings, store and encoders together.
+
+    Parameters
+    ----------
+    settings
+        Validated settings.
+    store
+        The local study store; the engine resumes its active procedure, if any.
+    source
+        Where stills come from; the synthetic test pattern by default.
+    """
+
+    def __init__(
+        self, settings: Settings, store: StudyStore, source: SyntheticSource | None = None
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.source = source or SyntheticSource()
+        self.events = EngineEvents()
+        self.uids = UidFactory(settings.station.uid_root)
+        self.associations = AssociationFactory(settings.station, settings.network)
+        self._lock = threading.RLock()
+        self._procedure: Procedure | None = store.active_procedure()
+        self._series: SeriesContext | None = None
+        self._next_instance_number = 1
+        self._captured = 0
+        self._stored = 0
+
+    @classmethod
+    def open(cls, settings: Settings) -> Engine:
+        """An engine on the store folder the settings name (or the platform default)."""
+        folder = Path(settings.storage.folder) if settings.storage.folder else None
+        return cls(settings, StudyStore(folder or default_storage_folder()))
+
+    def close(self) -> None:
+        """Release the store; the active procedure stays recorded for the next start."""
+        self.store.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- state --------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> ProcedureState:
+        """The procedure state, ``IDLE`` when no procedure is active."""
+        with self._lock:
+            return self._procedure.state if self._procedure else ProcedureState.IDLE
+
+    @property
+    def procedure(self) -> Procedure | None:
+        """The active procedure."""
+        with self._lock:
+            return self._procedure
+
+    def status(self) -> EngineStatus:
+        """A frozen snapshot of state and counters."""
+        with self._lock:
+            procedure = self._procedure
+            return EngineStatus(
+                state=procedure.state if procedure else ProcedureState.IDLE,
+                procedure_id=procedure.procedure_id if procedure else None,
+                study_instance_uid=procedure.study_uid if procedure else None,
+                captured=self._captured,
+                stored=self._stored,
+                store_folder=str(self.store.folder),
+            )
+
+    # -- the procedure state machine ----------------------------------------------------------
+
+    def select_patient(
+        self,
+        patient: Patient,
+        *,
+        accession_number: str = "",
+        description: str = "",
+        study_instance_uid: str | None = None,
+    ) -> Procedure:
+        """``IDLE -> PATIENT_SELECTED``: open a procedure for ``patient``.
+
+        The Study Instance UID is the worklist's when given, otherwise a new one.
+        """
+        with self._lock:
+            if self.state is not ProcedureState.IDLE:
+                raise TransitionError(self.state, ProcedureState.PATIENT_SELECTED)
+            procedure = self.store.create_procedure(
+                patient,
+                study_instance_uid or self.uids.new(),
+                accession_number=accession_number,
+                description=description,
+            )
+            self._procedure = procedure
+            self._series = None
+        self.events.state_changed.emit(ProcedureState.IDLE, ProcedureState.PATIENT_SELECTED)
+        self.events.procedure_changed.emit(procedure)
+        return procedure
+
+    def start(self) -> Procedure:
+        """``PATIENT_SELECTED -> IN_PROGRESS`` (or back from ``REVIEW``): capture is on."""
+        return self._move(ProcedureState.IN_PROGRESS)
+
+    def review(self) -> Procedure:
+        """``IN_PROGRESS | APPENDING -> REVIEW``: capture ends, the team reviews."""
+        return self._move(ProcedureState.REVIEW)
+
+    def complete(self) -> Procedure:
+        """``REVIEW -> COMPLETED``."""
+        return self._move(ProcedureState.COMPLETED)
+
+    def discontinue(self) -> Procedure:
+        """``IN_PROGRESS | REVIEW -> DISCONTINUED``."""
+        return self._move(ProcedureState.DISCONTINUED)
+
+    def append(self, procedure_id: int | None = None) -> Procedure:
+        """``COMPLETED -> APPENDING``: add captures to a completed procedure's study."""
+        with self._lock:
+            if procedure_id is not None and (
+                self._procedure is None or self._procedure.procedure_id != procedure_id
+            ):
+                if self.state not in (ProcedureState.IDLE, ProcedureState.COMPLETED):
+                    raise TransitionError(self.state, ProcedureState.APPENDING)
+                self._procedure = self.store.procedure(procedure_id)
+                if self._procedure is None:
+                    raise ValueError(f"there is no procedure {procedure_id} in the store")
+                self._series = None
+        return self._move(ProcedureState.APPENDING)
+
+    def release(self) -> None:
+        """Back to ``IDLE``: deselect the patient, or put a closed procedure away."""
+        with self._lock:
+            procedure = self._procedure
+            if procedure is None:
+                return
+            old = procedure.state
+            self.store.transition(procedure.procedure_id, ProcedureState.IDLE)
+            self._procedure = None
+            self._series = None
+        self.events.state_changed.emit(old, ProcedureState.IDLE)
+        self.events.procedure_changed.emit(None)
+
+    def _move(self, to_state: ProcedureState) -> Procedure:
+        with self._lock:
+            if self._procedure is None:
+                raise TransitionError(ProcedureState.IDLE, to_state)
+            old = self._procedure.state
+            procedure = self.store.transition(self._procedure.procedure_id, to_state)
+            self._procedure = procedure
+        self.events.state_changed.emit(old, to_state)
+        self.events.procedure_changed.emit(procedure)
+        return procedure
+
+    # -- network ------------------------------------------------------------------------------
+
+    def destination(self, name_or_address: str) -> Destination:
+        """A configured destination by name, or one given as ``AET@host:port``.
+
+        Raises
+        ------
+        ValueError
+            When it is neither (the message says what was expected).
+        """
+        return resolve_destination(name_or_address, self.settings)
+
+    def echo(self, destination: Destination) -> EchoResult:
+        """C-ECHO ``destination`` with this station's AE title and its timeouts."""
+        return echo(self.associations, destination)
+
+    def listener(
+        self,
+        *,
+        port: int | None = None,
+        ae_title: str | None = None,
+        allowed_calling_aets: tuple[str, ...] | None = None,
+    ) -> Listener:
+        """izer's SCP as configured in ``[listener]``, with optional overrides (not started)."""
+        configured = self.settings.listener
+        return Listener(
+            ae_title or self.settings.station.ae_title,
+            configured.port if port is None else port,
+            allowed_calling_aets=(
+                configured.allowed_calling_aets
+                if allowed_calling_aets is None
+                else allowed_calling_aets
+            ),
+            max_pdu_bytes=self.settings.network.max_pdu_bytes,
+        )
+
+    # -- capture ------------------------------------------------------------------------------
+
+    def capture_still(self, pixels: np.ndarray | None = None) -> InstanceRecord:
+        """Store one RGB frame (by default the source's next) as an SC image.
+
+        Returns only once the file is on disk (fsync'ed) and indexed.
+
+        Raises
+        ------
+        TransitionError
+            When no procedure is capturing.
+        """
+        with self._lock:
+            procedure = self._procedure
+            if procedure is None or procedure.state not in CAPTURING_STATES:
+                raise TransitionError(self.state, ProcedureState.IN_PROGRESS)
+            if pixels is None:
+                pixels = self.source.frame(self._captured)
+            self._captured += 1
+            series = self._series_for(procedure)
+            instance_number = self._next_instance_number
+            self._next_instance_number += 1
+            station = self.settings.station
+            context = InstanceContext(
+                study=StudyContext(
+                    patient=procedure.patient,
+                    study_instance_uid=procedure.study_uid,
+                    study_date=procedure.study_date,
+                    study_time=procedure.study_time,
+                    accession_number=procedure.accession_number,
+                    study_id=str(procedure.procedure_id),
+                    description=procedure.description,
+                ),
+                series=series,
+                equipment=self._equipment(),
+                sop_instance_uid=self.uids.new(),
+                instance_number=instance_number,
+                character_set=station.character_set,
+                content_time=datetime.now(),
+            )
+            dataset = secondary_capture_image(
+                pixels, context, conversion_type=ConversionType.DIGITIZED_VIDEO
+            )
+            record = self.store.add_dataset(dataset)
+            self._stored += 1
+        self.events.instance_stored.emit(record)
+        return record
+
+    def _series_for(self, procedure: Procedure) -> SeriesContext:
+        if self._series is None:
+            existing = self.store.series(procedure.study_uid)
+            self._series = SeriesContext(
+                series_instance_uid=self.uids.new(),
+                series_number=1 + max((s.series_number or 0 for s in existing), default=0),
+                modality="OT",
+                description="Stills",
+            )
+            self._next_instance_number = 1
+        return self._series
+
+    def _equipment(self) -> EquipmentContext:
+        station = self.settings.station
+        return EquipmentContext(
+            manufacturer=MANUFACTURER,
+            model_name=MODEL_NAME,
+            software_versions=__version__,
+            station_name=station.station_name,
+            institution_name=station.institution_name,
+        )
+
+    # -- converting files ---------------------------------------------------------------------
+
+    @staticmethod
+    def convert_iods() -> list[tuple[str, str]]:
+        """``(--iod name, IOD title)`` of every IOD :meth:`convert` makes."""
+        return [(iod.value, recipe.title) for iod, recipe in recipes.RECIPES.items()]
+
+    def convert(
+        self,
+        inputs: Sequence[Path | str],
+        request: ConvertRequest,
+        *,
+        out: Path | None = None,
+        progress: Callable[[ConvertStep], None] | None = None,
+        frame_progress: Callable[[FrameProgress], None] | None = None,
+    ) -> ConvertReport:
+        """Convert image, PDF, audio and video files into one new study (one series per IOD).
+
+        Inputs are files or folders (their files in name order). Each file (each page of a
+        multi-page TIFF) becomes one instance, or with ``request.multiframe`` each input one
+        multi-frame instance; a clip becomes one video instance, or several (parts of one
+        series) when it is split. Instances are numbered 1, 2... in their series in input
+        order. An input that fails leaves no output and does not stop the run.
+
+        A clip's streams are made next to their destination (in ``out``, or in the store's
+        folder), never in the system's temporary folder: they can be gigabytes, and they
+        become the instance by a rename. Every temporary file is removed, whatever happens.
+
+        Parameters
+        ----------
+        out
+            Folder for the Part-10 files (written atomically, named after the inputs); the
+            local store when ``None``.
+        progress
+            Called after each input, converted or not.
+        frame_progress
+            Called while a clip is remuxed, re-encoded or cut (frames done and in all).
+
+        Raises
+        ------
+        ValueError
+            Before any file is read, for an unknown IOD or transfer syntax, options that do
+            not fit together, or patient and study values that cannot be written.
+        """
+        iod, options = self._convert_options(request)
+        character_set = self.settings.station.character_set
+        recipes.check_identity(
+            request.patient, request.accession_number, request.study_description, character_set
+        )
+        now = datetime.now()
+        study = StudyContext(
+            patient=request.patient,
+            study_instance_uid=self.uids.new(),
+            study_date=now.strftime("%Y%m%d"),
+            study_time=now.strftime("%H%M%S"),
+            accession_number=request.accession_number,
+            description=request.study_description,
+        )
+        report = ConvertReport(study.study_instance_uid)
+        tasks: list[tuple[str, list[Path] | importers.InputError]] = []
+        for given in (Path(item) for item in inputs):
+            try:
+                files = importers.expand_input(given)
+            except importers.InputError as exc:
+                tasks.append((importers.display_name(given), exc))
+                continue
+            if request.multiframe:
+                tasks.append((importers.display_name(given), files))
+            else:
+                tasks.extend((importers.display_name(f), [f]) for f in files)
+        run = _ConvertRun(self, study, out, character_set, frame_progress)
+        for index, (label, files) in enumerate(tasks, start=1):
+            step = run.convert(label, files, iod, options, request.multiframe, report)
+            if progress is not None:
+                progress(ConvertStep(index, len(tasks), label, step[0], step[1], tuple(step[2])))
+        return report
+
+    @staticmethod
+    def _convert_options(
+        request: ConvertRequest,
+    ) -> tuple[recipes.Iod | None, recipes.ConvertOptions]:
+        iod = recipes.Iod.from_text(request.iod) if request.iod else None
+        conversion_type = None
+        if request.conversion_type:
+            try:
+                conversion_type = ConversionType(request.conversion_type.strip().upper())
+            except ValueError:
+                names = ", ".join(member.value for member in ConversionType)
+                raise ValueError(
+                    f"unknown conversion type {request.conversion_type!r}; use one of: {names}"
+                ) from None
+        image_syntax, video_syntax = _transfer_syntax(request.transfer_syntax, iod)
+        preference: tuple[VideoSyntax, ...] = ()
+        if request.video_preference:
+            preference = tuple(
+                VideoSyntax.from_text(name)
+                for name in request.video_preference.replace(" ", ",").split(",")
+                if name
+            )
+        max_bytes = None
+        if request.max_clip_mb is not None:
+            max_bytes = round(request.max_clip_mb * 1_000_000)
+        options = recipes.ConvertOptions(
+            transfer_syntax=image_syntax,
+            quality=request.quality,
+            conversion_type=conversion_type,
+            bits_stored=request.bits_stored,
+            scanner_dpi=request.scanner_dpi,
+            video_syntax=video_syntax,
+            video_preference=preference,
+            start_s=request.start_s,
+            end_s=request.end_s,
+            max_clip_s=request.max_clip_s,
+            max_clip_bytes=max_bytes,
+            audio=request.audio,
+            fragmentable=request.fragmentable,
+        )
+        recipes.check_request(iod, options, multiframe=request.multiframe)
+        return iod, options
+
+    # -- exporting to ordinary files ----------------------------------------------------------
+
+    def export(
+        self,
+        targets: Sequence[str | Path],
+        to_dir: Path,
+        options: ExportOptions | None = None,
+        progress: Callable[[ExportStep], None] | None = None,
+    ) -> ExportReport:
+        """Export instances as ordinary files: video, JPEG/PNG, PDF, WAV (the Dicom2Media use).
+
+        Targets are DICOM files, folders (every file below them), or Study, Series or SOP
+        Instance UIDs of the local store. Files go to ``to_dir/<pattern folders>/`` as
+        ``<instance number>_<kind>.<ext>``, each written atomically and never over an existing
+        file; see :mod:`izer.encode.extract` for what each kind of instance becomes. An
+        instance that fails leaves no file and does not stop the run; objects without
+        pictures, video, document or sound are skipped with the reason.
+
+        Raises
+        ------
+        ValueError
+            Before anything is written, for a bad still format, quality or pattern, or a
+            ``to_dir`` that is not a folder.
+        """
+        run = _ExportRun(self, Path(to_dir), options or ExportOptions())
+        return run.run(targets, progress)
