@@ -74,7 +74,8 @@ case "$mode" in
         ;;
     test)
         check_python
-        apt_install orthanc orthanc-gdcm dcmtk dicom3tools ffmpeg xorriso genisoimage xvfb
+        apt_install orthanc orthanc-gdcm orthanc-dicomweb dcmtk dicom3tools ffmpeg xorriso \
+            genisoimage xvfb openssl libsane-dev libportaudio2 gcc python3-dev
         make_venv
         pip_install "[dev]"
         "$venv/bin/ruff" check .

@@ -161,10 +161,7 @@ class AssociationFactory:
             return f"{peer} rejected the association"
         if not connected:
             return f"cannot connect to {peer}: " + _connect_problem(
-                destination.host,
-                destination.port,
-                network.connect_timeout_s,
-                tls_context(destination.tls),
+                destination.host, destination.port, network.connect_timeout_s, destination.tls
             )
         if association.is_aborted and not association.accepted_contexts:
             if association.acceptor.primitive is not None:
@@ -174,22 +171,101 @@ class AssociationFactory:
                     f"{peer} did not answer the association request within "
                     f"{network.acse_timeout_s:g} s (acse_timeout_s)"
                 )
-            return f"{peer} closed the connection during association negotiation (aborted)"
+            problem = _after_connect_problem(
+                destination.host, destination.port, network.connect_timeout_s, destination.tls
+            )
+            return f"{peer} closed the connection during association negotiation" + (
+                f": {problem}" if problem else " (aborted)"
+            )
         return f"association with {peer} failed"
 
 
-def _connect_problem(host: str, port: int, timeout_s: float, context: ssl.SSLContext | None) -> str:
+#: OpenSSL verify codes (X509_V_ERR_*) that mean "not signed by a CA we trust".
+_UNTRUSTED_CODES = frozenset({2, 18, 19, 20, 21})
+#: TLS alerts a server sends when it does not accept the client certificate izer sent.
+_CLIENT_CERT_REFUSED = frozenset(
+    {
+        "TLSV1_ALERT_UNKNOWN_CA",
+        "SSLV3_ALERT_BAD_CERTIFICATE",
+        "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+        "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE",
+        "TLSV1_ALERT_ACCESS_DENIED",
+    }
+)
+_NO_COMMON_VERSION = frozenset(
+    {"UNSUPPORTED_PROTOCOL", "TLSV1_ALERT_PROTOCOL_VERSION", "NO_PROTOCOLS_AVAILABLE"}
+)
+
+
+_TLS_CLOSED = "TLS: the peer closed the connection during the handshake (does it speak TLS here?)"
+
+
+def explain_tls_error(exc: ssl.SSLError, tls: TlsSettings, host: str) -> str:
+    """One line saying why a TLS handshake with ``host`` failed and what to change.
+
+    Covers the server certificate (expired, not yet valid, untrusted, issued for another
+    name; PS3.15 B.1 / BCP 195 verification) and the client side (certificate required or
+    refused, no common TLS version). Shared by DICOM associations and DICOMweb.
+    """
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        code, detail = exc.verify_code, exc.verify_message
+        if code == 10:
+            return (
+                "TLS: the peer's certificate has expired (renew it on the peer, or check "
+                "this computer's clock)"
+            )
+        if code == 9:
+            return "TLS: the peer's certificate is not valid yet (check both computers' clocks)"
+        if code in (62, 64):
+            return (
+                f"TLS: the peer's certificate is not issued for {host} ({detail.rstrip('.')}); "
+                "connect by a name the certificate lists, or set tls.check_hostname = false"
+            )
+        if code == 23:
+            return "TLS: the peer's certificate has been revoked"
+        if code in _UNTRUSTED_CODES:
+            trusted = (
+                f"the CA in tls.ca_file ({tls.ca_file})"
+                if tls.ca_file
+                else "a CA of this computer (tls.ca_file is not set)"
+            )
+            return f"TLS: the peer's certificate is not trusted: it is not signed by {trusted}"
+        return f"TLS: the peer's certificate is not trusted ({detail})"
+    reason = exc.reason or ""
+    if reason == "TLSV13_ALERT_CERTIFICATE_REQUIRED" or (
+        reason == "SSLV3_ALERT_HANDSHAKE_FAILURE" and not tls.cert_file
+    ):
+        return "TLS: the peer requires a client certificate (set tls.cert_file and tls.key_file)"
+    if reason in _CLIENT_CERT_REFUSED:
+        return (
+            f"TLS: the peer refused izer's client certificate {tls.cert_file} "
+            f"({reason.split('ALERT_')[-1].replace('_', ' ').lower()}): it wants one signed "
+            "by a CA it trusts"
+        )
+    if reason == "SSLV3_ALERT_CERTIFICATE_EXPIRED":
+        return f"TLS: the peer says izer's client certificate {tls.cert_file} has expired"
+    if reason == "WRONG_VERSION_NUMBER":
+        return "TLS: the peer does not speak TLS on this port (is TLS off on the peer?)"
+    if isinstance(exc, ssl.SSLEOFError) or reason == "UNEXPECTED_EOF_WHILE_READING":
+        return _TLS_CLOSED
+    if reason in _NO_COMMON_VERSION:
+        return "TLS: no common TLS version (izer requires TLS 1.2 or newer, BCP 195)"
+    return f"TLS handshake failed ({reason or exc})"
+
+
+def _connect_problem(host: str, port: int, timeout_s: float, tls: TlsSettings) -> str:
     """Why a TCP (or TLS) connection fails, found by trying once more (the ACSE hides it)."""
     try:
+        context = tls_context(tls)
         with socket.create_connection((host, port), timeout=timeout_s) as raw:
             if context is None:
                 return "the connection was closed before the association"
             with context.wrap_socket(raw, server_hostname=host):
                 return "the TLS connection was closed before the association"
-    except ssl.SSLCertVerificationError as exc:
-        return f"TLS: the peer's certificate is not trusted ({exc.verify_message})"
     except ssl.SSLError as exc:
-        return f"TLS handshake failed ({exc.reason or exc})"
+        return explain_tls_error(exc, tls, host)
+    except ConnectionResetError as exc:
+        return _TLS_CLOSED if tls.enabled else exc.strerror or str(exc)
     except TimeoutError:
         return f"no answer within {timeout_s:g} s (connect_timeout_s)"
     except ConnectionRefusedError:
@@ -198,3 +274,30 @@ def _connect_problem(host: str, port: int, timeout_s: float, context: ssl.SSLCon
         return f"unknown host ({exc.strerror})"
     except OSError as exc:
         return exc.strerror or str(exc)
+
+
+def _after_connect_problem(host: str, port: int, timeout_s: float, tls: TlsSettings) -> str:
+    """Why a peer drops the connection before answering the A-ASSOCIATE-RQ ("" if unknown).
+
+    With TLS 1.3 a server refuses a missing or untrusted client certificate only after the
+    client's handshake completed, so the alert is read here; without TLS, a peer that
+    completes a TLS handshake wants TLS.
+    """
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s) as raw:
+            raw.settimeout(min(timeout_s, 2.0))  # a plain peer may wait for more bytes
+            if tls.enabled:
+                context = tls_context(tls)
+                assert context is not None
+                with context.wrap_socket(raw, server_hostname=host) as wrapped:
+                    wrapped.recv(1)
+                return ""
+            probe = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            probe.check_hostname = False
+            probe.verify_mode = ssl.CERT_NONE
+            with probe.wrap_socket(raw, server_hostname=host):
+                return "it expects TLS on this port (set tls.enabled = true)"
+    except ssl.SSLError as exc:
+        return explain_tls_error(exc, tls, host) if tls.enabled else ""
+    except OSError:
+        return ""

@@ -10,19 +10,29 @@ them again by recorded PID::
 
 Every peer's command line contains the run directory, which `stop` checks in
 ``/proc/PID/cmdline`` before it signals anything, so a reused PID is never hit.
+
+Besides `ALL_PEERS`, a few optional peers start only when asked for (`OPTIONAL_PEERS`):
+``orthanc_secure`` (DICOM TLS, HTTP basic authentication, DICOMweb) and DCMTK storescp
+over TLS (``storescp_tls``, ``storescp_tls_client`` requiring a client certificate,
+``storescp_tls_expired`` and ``storescp_tls_untrusted``). Their keys and certificates are
+made with ``openssl`` into ``<run_dir>/pki`` by `make_peer_pki` (`PeerSet.pki`); none is
+ever committed.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
 import json
 import logging
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -42,17 +52,21 @@ from tests.peers.worklist import WorklistItem, write_default_worklist, write_wor
 
 __all__ = [
     "ALL_PEERS",
+    "OPTIONAL_PEERS",
     "PEER_AETS",
     "PEER_BINARIES",
+    "CertKey",
     "MissingBinaryError",
     "Peer",
     "PeerError",
+    "PeerPki",
     "PeerSet",
     "PeerStartError",
     "PortInUseError",
     "WorklistItem",
     "c_echo",
     "free_port",
+    "make_peer_pki",
     "port_in_use",
     "stop_recorded_peers",
     "write_worklist_item",
@@ -63,6 +77,9 @@ ORTHANC_BIN = Path("/usr/sbin/Orthanc")
 ORTHANC_WORKLIST_PLUGIN = Path("/usr/share/orthanc/plugins/libModalityWorklists.so")
 #: GDCM decoder plugin (package orthanc-gdcm): lets Orthanc decode JPEG 2000 for previews.
 ORTHANC_GDCM_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancGdcm.so")
+#: DICOMweb plugin (package orthanc-dicomweb): STOW-RS/QIDO-RS/WADO-RS under /dicom-web/.
+ORTHANC_DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
+OPENSSL_BIN = Path("/usr/bin/openssl")
 
 #: AE title of every supported peer, keyed by peer name.
 PEER_AETS: dict[str, str] = {
@@ -81,6 +98,27 @@ PEER_BINARIES: dict[str, Path] = {
     "dcmqrscp": Path("/usr/bin/dcmqrscp"),
 }
 ALL_PEERS: tuple[str, ...] = tuple(PEER_AETS)
+
+#: TLS storescp variants: name -> (AE title, `PeerPki` attribute of its server certificate,
+#: whether it requires a client certificate signed by the test CA).
+TLS_STORESCP_VARIANTS: dict[str, tuple[str, str, bool]] = {
+    "storescp_tls": ("TLSSCP", "server", False),
+    "storescp_tls_client": ("TLSCLIENTSCP", "server", True),
+    "storescp_tls_expired": ("TLSEXPIREDSCP", "expired_server", False),
+    "storescp_tls_untrusted": ("TLSUNTRUSTSCP", "untrusted_server", False),
+}
+#: AE title of every optional peer (started only on request, never by `ALL_PEERS`).
+OPTIONAL_PEER_AETS: dict[str, str] = {
+    "orthanc_secure": "ORTHANCSEC",
+    **{name: variant[0] for name, variant in TLS_STORESCP_VARIANTS.items()},
+}
+OPTIONAL_PEER_BINARIES: dict[str, Path] = {
+    "orthanc_secure": ORTHANC_BIN,
+    **{name: PEER_BINARIES["storescp"] for name in TLS_STORESCP_VARIANTS},
+}
+OPTIONAL_PEERS: tuple[str, ...] = tuple(OPTIONAL_PEER_AETS)
+#: User name of ``orthanc_secure``'s HTTP basic authentication (the password is random).
+SECURE_HTTP_USER = "izer"
 
 DEFAULT_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
@@ -129,6 +167,12 @@ class Peer:
         Always ``"127.0.0.1"``.
     http_port
         REST port (Orthanc only).
+    http_auth
+        ``(user, password)`` the REST API and DICOMweb require (``orthanc_secure``), else None.
+    dicomweb_url
+        DICOMweb root without trailing slash (Orthanc with its DICOMweb plugin), else None.
+    tls
+        True when the DICOM port speaks TLS only.
     data_dir
         Where received objects land (storescp files, dcmqrscp/dcmprscp database,
         Orthanc storage area).
@@ -146,6 +190,9 @@ class Peer:
     folder: Path
     host: str = "127.0.0.1"
     http_port: int | None = None
+    http_auth: tuple[str, str] | None = field(default=None, repr=False)
+    dicomweb_url: str | None = None
+    tls: bool = False
     data_dir: Path | None = None
     worklist_dir: Path | None = None
     log_path: Path | None = None
@@ -173,6 +220,7 @@ class _Launch:
     peer: Peer
     argv: list[str]
     proc: subprocess.Popen[bytes] | None = None
+    probe_tls: ssl.SSLContext | None = None
 
 
 # --------------------------------------------------------------------------- ports
@@ -220,9 +268,14 @@ def _quiet_pynetdicom() -> Iterator[None]:
 
 
 def c_echo(
-    host: str, port: int, called_aet: str, calling_aet: str = PROBE_AET, timeout: float = 2.0
+    host: str,
+    port: int,
+    called_aet: str,
+    calling_aet: str = PROBE_AET,
+    timeout: float = 2.0,
+    tls: ssl.SSLContext | None = None,
 ) -> bool:
-    """Send one C-ECHO with pynetdicom; return True on status 0x0000."""
+    """Send one C-ECHO with pynetdicom (over TLS with *tls*); return True on status 0x0000."""
     ae = AE(ae_title=calling_aet)
     ae.add_requested_context(Verification)
     ae.acse_timeout = timeout
@@ -230,7 +283,8 @@ def c_echo(
     ae.network_timeout = timeout
     ae.connection_timeout = timeout
     with _quiet_pynetdicom():
-        assoc = ae.associate(host, port, ae_title=called_aet)
+        tls_args = (tls, None) if tls is not None else None
+        assoc = ae.associate(host, port, ae_title=called_aet, tls_args=tls_args)
         if not assoc.is_established:
             return False
         try:
@@ -240,12 +294,20 @@ def c_echo(
     return bool(status) and status.Status == 0x0000
 
 
-def _http_ok(url: str, timeout: float = 1.0) -> bool:
+def _http_ok(url: str, timeout: float = 1.0, auth: tuple[str, str] | None = None) -> bool:
+    request = urllib.request.Request(url, headers=_basic_auth_header(auth))
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status == 200
     except (urllib.error.URLError, OSError):
         return False
+
+
+def _basic_auth_header(auth: tuple[str, str] | None) -> dict[str, str]:
+    if auth is None:
+        return {}
+    token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
+    return {"Authorization": f"Basic {token}"}
 
 
 def _tail(path: Path, lines: int = 40) -> str:
@@ -373,6 +435,144 @@ def render_template(name: str, dest: Path, values: Mapping[str, object]) -> Path
     return dest
 
 
+# --------------------------------------------------------------------------- TLS keys
+
+
+@dataclass(frozen=True)
+class CertKey:
+    """A PEM certificate and its unencrypted PEM private key."""
+
+    cert: Path
+    key: Path
+
+
+@dataclass(frozen=True)
+class PeerPki:
+    """Throw-away certificates for DICOM TLS and HTTPS tests (see `make_peer_pki`).
+
+    Attributes
+    ----------
+    folder
+        Where everything lives (inside the test session's run directory).
+    ca
+        Certificate of the test CA that izer is told to trust.
+    server
+        Server certificate from `ca` for ``localhost`` and ``127.0.0.1``, valid 2 days.
+    client
+        Client certificate from `ca` (extended key usage clientAuth).
+    expired_server
+        Like `server` but valid only in January 2020.
+    untrusted_ca
+        A second CA that izer is never told to trust.
+    untrusted_server, untrusted_client
+        Certificates from `untrusted_ca`.
+    """
+
+    folder: Path
+    ca: Path
+    server: CertKey
+    client: CertKey
+    expired_server: CertKey
+    untrusted_ca: Path
+    untrusted_server: CertKey
+    untrusted_client: CertKey
+
+
+#: openssl arguments for a new unencrypted key: EC P-256 (milliseconds, unlike RSA).
+_NEW_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+
+
+def _openssl(args: list[str], cwd: Path) -> None:
+    result = subprocess.run(
+        [str(OPENSSL_BIN), *args], cwd=cwd, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise PeerError(f"openssl {args[0]} failed in {cwd}: {result.stderr.strip()}")
+
+
+def _new_ca(folder: Path, common_name: str) -> Path:
+    """Create a self-signed CA (EC P-256, 3 days) in its own *folder*; return its cert."""
+    folder.mkdir(parents=True)
+    (folder / "issued").mkdir()
+    (folder / "index.txt").write_bytes(b"")
+    shutil.copyfile(TEMPLATES / "openssl-ca.cnf", folder / "ca.cnf")
+    _openssl(
+        ["req", "-x509", "-config", "ca.cnf", "-extensions", "ca_ext", *_NEW_KEY,
+         "-keyout", "ca.key", "-out", "ca.pem", "-days", "3", "-subj", f"/CN={common_name}"],
+        folder,
+    )  # fmt: skip
+    return folder / "ca.pem"
+
+
+def _issue(
+    ca_folder: Path, name: str, common_name: str, extensions: str, validity: list[str]
+) -> CertKey:
+    """Make a key and have the CA in *ca_folder* sign its certificate (``openssl ca``)."""
+    _openssl(
+        ["req", "-new", "-config", "ca.cnf", *_NEW_KEY, "-keyout", f"{name}.key",
+         "-out", f"{name}.csr", "-subj", f"/CN={common_name}"],
+        ca_folder,
+    )  # fmt: skip
+    _openssl(
+        ["ca", "-config", "ca.cnf", "-batch", "-notext", "-cert", "ca.pem", "-keyfile",
+         "ca.key", "-in", f"{name}.csr", "-out", f"{name}.pem", "-extensions", extensions,
+         *validity],
+        ca_folder,
+    )  # fmt: skip
+    return CertKey(ca_folder / f"{name}.pem", ca_folder / f"{name}.key")
+
+
+def make_peer_pki(folder: Path) -> PeerPki:
+    """Generate the test CAs and certificates of `PeerPki` into *folder* with openssl.
+
+    Server certificates name ``localhost`` and ``127.0.0.1`` (subjectAltName). The expired
+    one is signed with ``openssl ca -startdate/-enddate`` in 2020, so no clock faking is
+    needed. Keys are EC P-256; the whole set takes about 0.1 s.
+
+    Raises
+    ------
+    MissingBinaryError
+        When ``/usr/bin/openssl`` is not installed (Debian package ``openssl``).
+    PeerError
+        When an openssl command fails (its stderr is in the message).
+    """
+    missing = missing_binaries(OPENSSL_BIN)
+    if missing:
+        raise MissingBinaryError(missing)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    two_days = ["-days", "2"]
+    ca_dir, other_dir = folder / "ca", folder / "untrusted-ca"
+    ca = _new_ca(ca_dir, "izer test CA")
+    untrusted_ca = _new_ca(other_dir, "izer untrusted test CA")
+    return PeerPki(
+        folder=folder,
+        ca=ca,
+        server=_issue(ca_dir, "server", "localhost", "server_ext", two_days),
+        client=_issue(ca_dir, "client", "izer test client", "client_ext", two_days),
+        expired_server=_issue(
+            ca_dir,
+            "expired-server",
+            "localhost",
+            "server_ext",
+            ["-startdate", "20200101000000Z", "-enddate", "20200201000000Z"],
+        ),
+        untrusted_ca=untrusted_ca,
+        untrusted_server=_issue(other_dir, "server", "localhost", "server_ext", two_days),
+        untrusted_client=_issue(other_dir, "client", "izer rogue client", "client_ext", two_days),
+    )
+
+
+def _probe_context(client: CertKey | None) -> ssl.SSLContext:
+    """A TLS client context for readiness probes: no verification, optional client cert."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    if client is not None:
+        context.load_cert_chain(client.cert, client.key)
+    return context
+
+
 # --------------------------------------------------------------------------- peer set
 
 
@@ -411,6 +611,7 @@ class PeerSet:
         self._launches: dict[str, _Launch] = {}
         self._used_ports: set[int] = {self.listener_port}
         self._lock = threading.Lock()
+        self._pki: PeerPki | None = None
 
     # -- public ---------------------------------------------------------------------
 
@@ -418,6 +619,16 @@ class PeerSet:
     def listener_address(self) -> str:
         """``AET@127.0.0.1:port`` of the tests' listener."""
         return f"{self.listener_aet}@127.0.0.1:{self.listener_port}"
+
+    @property
+    def pki(self) -> PeerPki:
+        """The test certificates under ``<run_dir>/pki``, made on first use (`make_peer_pki`)."""
+        if self._pki is None:
+            folder = self.run_dir / "pki"
+            if folder.exists():
+                shutil.rmtree(folder)
+            self._pki = make_peer_pki(folder)
+        return self._pki
 
     @property
     def pid_dir(self) -> Path:
@@ -449,10 +660,11 @@ class PeerSet:
         Parameters
         ----------
         names
-            Any of `ALL_PEERS`. Peers already running are returned as they are.
+            Any of `ALL_PEERS` or `OPTIONAL_PEERS`. Peers already running are returned as
+            they are.
         ports
-            Force DICOM ports per peer name; ``"orthanc_http"`` forces Orthanc's REST
-            port. A forced port that is taken raises `PortInUseError`.
+            Force DICOM ports per peer name; ``"orthanc_http"`` (``"orthanc_secure_http"``)
+            forces Orthanc's REST port. A forced port that is taken raises `PortInUseError`.
 
         Returns
         -------
@@ -465,13 +677,19 @@ class PeerSet:
             Nothing started by this call is left running when it raises.
         """
         names = list(dict.fromkeys(names))
-        unknown = [n for n in names if n not in PEER_AETS]
+        unknown = [n for n in names if n not in PEER_AETS and n not in OPTIONAL_PEER_AETS]
         if unknown:
-            raise ValueError(f"unknown peer(s) {unknown}; choose from {list(ALL_PEERS)}")
+            raise ValueError(
+                f"unknown peer(s) {unknown}; choose from {list(ALL_PEERS + OPTIONAL_PEERS)}"
+            )
         new = [n for n in names if n not in self.peers]
-        needed = [PEER_BINARIES[n] for n in new]
+        needed = [{**PEER_BINARIES, **OPTIONAL_PEER_BINARIES}[n] for n in new]
         if "orthanc" in new:
             needed += [ORTHANC_WORKLIST_PLUGIN, ORTHANC_GDCM_PLUGIN]
+        if "orthanc_secure" in new:
+            needed.append(ORTHANC_DICOMWEB_PLUGIN)
+        if any(n in OPTIONAL_PEER_AETS for n in new):
+            needed.append(OPENSSL_BIN)
         missing = missing_binaries(*needed)
         if missing:
             raise MissingBinaryError(missing)
@@ -537,21 +755,55 @@ class PeerSet:
         if folder.exists():
             shutil.rmtree(folder)
         folder.mkdir(parents=True)
-        aet = PEER_AETS[name]
+        aet = PEER_AETS.get(name) or OPTIONAL_PEER_AETS[name]
         port = self._port(name, ports)
         log_path = folder / f"{name}.log"
+        if name in TLS_STORESCP_VARIANTS:
+            return self._prepare_storescp_tls(name, aet, port, folder, log_path)
         builder = getattr(self, f"_prepare_{name}")
         return builder(aet, port, folder, log_path, ports)
 
     def _prepare_orthanc(
         self, aet: str, port: int, folder: Path, log_path: Path, ports: Mapping[str, int]
     ) -> _Launch:
-        http_port = self._port("orthanc_http", ports)
+        return self._orthanc_launch("orthanc", aet, port, folder, log_path, ports, secure=False)
+
+    def _prepare_orthanc_secure(
+        self, aet: str, port: int, folder: Path, log_path: Path, ports: Mapping[str, int]
+    ) -> _Launch:
+        return self._orthanc_launch(
+            "orthanc_secure", aet, port, folder, log_path, ports, secure=True
+        )
+
+    def _orthanc_launch(
+        self,
+        name: str,
+        aet: str,
+        port: int,
+        folder: Path,
+        log_path: Path,
+        ports: Mapping[str, int],
+        *,
+        secure: bool,
+    ) -> _Launch:
+        """Orthanc; *secure* adds DICOM TLS (test CA) and HTTP basic authentication.
+
+        The DICOMweb plugin is loaded when installed (``orthanc_secure`` requires it and
+        loads neither the worklist nor the GDCM plugin). Orthanc 1.10.1 (Debian 12) dies
+        on its first HTTPS request (exit 139), so REST and DICOMweb stay plain HTTP.
+        """
+        http_port = self._port(f"{name}_http", ports)
         storage = folder / "storage"
         worklists = folder / "worklists"
         for path in (storage, worklists):
             path.mkdir()
         write_default_worklist(worklists, self.listener_aet)
+        plugins = [] if secure else [ORTHANC_WORKLIST_PLUGIN, ORTHANC_GDCM_PLUGIN]
+        web = ORTHANC_DICOMWEB_PLUGIN.is_file()
+        if web:
+            plugins.append(ORTHANC_DICOMWEB_PLUGIN)
+        auth = (SECURE_HTTP_USER, secrets.token_urlsafe(12)) if secure else None
+        pki = self.pki if secure else None
         config = render_template(
             "orthanc.json.in",
             folder / "orthanc.json",
@@ -561,19 +813,27 @@ class PeerSet:
                 "HTTP_PORT": http_port,
                 "STORAGE_DIR": json.dumps(str(storage)),
                 "INDEX_DIR": json.dumps(str(storage)),
-                "WORKLIST_PLUGIN": json.dumps(str(ORTHANC_WORKLIST_PLUGIN)),
-                "GDCM_PLUGIN": json.dumps(str(ORTHANC_GDCM_PLUGIN)),
+                "PLUGINS": json.dumps([str(plugin) for plugin in plugins]),
                 "WORKLIST_DIR": json.dumps(str(worklists)),
                 "LISTENER_AET": json.dumps(self.listener_aet),
                 "LISTENER_PORT": self.listener_port,
+                "AUTH_ENABLED": json.dumps(secure),
+                "REGISTERED_USERS": json.dumps(dict([auth]) if auth else {}),
+                "DICOM_TLS_ENABLED": json.dumps(secure),
+                "DICOM_TLS_CERT": json.dumps(str(pki.server.cert) if pki else ""),
+                "DICOM_TLS_KEY": json.dumps(str(pki.server.key) if pki else ""),
+                "DICOM_TLS_CA": json.dumps(str(pki.ca) if pki else ""),
             },
         )
         json.loads(config.read_text(encoding="utf-8"))  # fail early on a broken template
         peer = Peer(
-            "orthanc", aet, port, folder, http_port=http_port, data_dir=storage,
-            worklist_dir=worklists, log_path=log_path,
+            name, aet, port, folder, http_port=http_port, http_auth=auth,
+            dicomweb_url=f"http://127.0.0.1:{http_port}/dicom-web" if web else None,
+            tls=secure, data_dir=storage, worklist_dir=None if secure else worklists,
+            log_path=log_path,
         )  # fmt: skip
-        return _Launch(peer, [str(ORTHANC_BIN), str(config)])
+        probe = _probe_context(None) if secure else None
+        return _Launch(peer, [str(ORTHANC_BIN), str(config)], probe_tls=probe)
 
     def _prepare_storescp(
         self, aet: str, port: int, folder: Path, log_path: Path, ports: Mapping[str, int]
@@ -584,6 +844,24 @@ class PeerSet:
         ]  # fmt: skip
         peer = Peer("storescp", aet, port, folder, data_dir=folder, log_path=log_path)
         return _Launch(peer, argv)
+
+    def _prepare_storescp_tls(
+        self, name: str, aet: str, port: int, folder: Path, log_path: Path
+    ) -> _Launch:
+        """storescp over TLS (BCP 195 non-downgrading profile, DCMTK's default)."""
+        _, cert_name, require_client = TLS_STORESCP_VARIANTS[name]
+        pki = self.pki
+        server: CertKey = getattr(pki, cert_name)
+        peer_cert = ["-rc"] if require_client else ["-ic"]
+        argv = [
+            str(PEER_BINARIES["storescp"]), "--aetitle", aet, "+xa", "-pm", "+B", "-dhl",
+            "-od", str(folder), "-fe", ".dcm",
+            "+tls", str(server.key), str(server.cert), "+cf", str(pki.ca), *peer_cert,
+            str(port),
+        ]  # fmt: skip
+        peer = Peer(name, aet, port, folder, tls=True, data_dir=folder, log_path=log_path)
+        probe = _probe_context(pki.client if require_client else None)
+        return _Launch(peer, argv, probe_tls=probe)
 
     def _prepare_wlmscpfs(
         self, aet: str, port: int, folder: Path, log_path: Path, ports: Mapping[str, int]
@@ -681,7 +959,7 @@ class PeerSet:
                     f"{peer.name} exited with status {code} during start-up "
                     f"({' '.join(launch.argv)}); log tail:\n{peer.log_tail()}"
                 )
-            if self._answers(peer):
+            if self._answers(peer, launch.probe_tls):
                 break
             if time.monotonic() > deadline:
                 raise PeerStartError(
@@ -693,10 +971,12 @@ class PeerSet:
         self.peers[peer.name] = peer
 
     @staticmethod
-    def _answers(peer: Peer) -> bool:
-        if peer.http_url is not None and not _http_ok(f"{peer.http_url}/system"):
+    def _answers(peer: Peer, tls: ssl.SSLContext | None = None) -> bool:
+        if peer.http_url is not None and not _http_ok(
+            f"{peer.http_url}/system", auth=peer.http_auth
+        ):
             return False
-        return c_echo(peer.host, peer.port, peer.aet, timeout=1.0)
+        return c_echo(peer.host, peer.port, peer.aet, timeout=1.0, tls=tls)
 
     def _stop_names(self, names: list[str]) -> None:
         threads = []

@@ -2,7 +2,9 @@
 
 Load it from the root ``tests/conftest.py`` with ``pytest_plugins = ["tests.peers.plugin"]``
 (or ``-p tests.peers.plugin``). All peers start lazily, once per test session, the
-first time a test requests `peer_set` or one of the per-peer fixtures.
+first time a test requests `peer_set` or one of the per-peer fixtures. The optional peers
+(``orthanc_secure`` and the TLS storescps) start on first request of their own fixture;
+their test certificates (`peer_pki`) are made with openssl into the session's run folder.
 """
 
 from __future__ import annotations
@@ -11,18 +13,35 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.helpers.binaries import require_binaries
+from tests.helpers.binaries import require_binaries, running_in_ci
 from tests.peers.harness import (
     ALL_PEERS,
+    OPENSSL_BIN,
+    ORTHANC_DICOMWEB_PLUGIN,
     ORTHANC_GDCM_PLUGIN,
     ORTHANC_WORKLIST_PLUGIN,
     PEER_BINARIES,
     Peer,
     PeerError,
+    PeerPki,
     PeerSet,
 )
 
-__all__ = ["dcmprscp", "dcmqrscp", "orthanc", "peer_set", "storescp", "wlmscpfs"]
+__all__ = [
+    "dcmprscp",
+    "dcmqrscp",
+    "orthanc",
+    "orthanc_dicomweb",
+    "orthanc_secure",
+    "peer_pki",
+    "peer_set",
+    "storescp",
+    "storescp_tls",
+    "storescp_tls_client",
+    "storescp_tls_expired",
+    "storescp_tls_untrusted",
+    "wlmscpfs",
+]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -81,3 +100,76 @@ def dcmprscp(peer_set: PeerSet) -> Peer:
 def dcmqrscp(peer_set: PeerSet) -> Peer:
     """DCMTK query/retrieve archive (AET ``QRSCP``) storing into `Peer.data_dir`."""
     return peer_set["dcmqrscp"]
+
+
+def _require_dicomweb_plugin() -> None:
+    """Skip (fail under ``CI=true``) without Orthanc's DICOMweb plugin."""
+    if not ORTHANC_DICOMWEB_PLUGIN.is_file():
+        message = (
+            f"missing {ORTHANC_DICOMWEB_PLUGIN} (Debian package orthanc-dicomweb). "
+            "Fix: sudo apt-get install -y orthanc-dicomweb"
+        )
+        if running_in_ci():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+
+
+def _start_optional(peer_set: PeerSet, name: str) -> Peer:
+    """Start an optional peer once per session (later calls return the running one)."""
+    try:
+        return peer_set.start([name])[name]
+    except PeerError as exc:
+        pytest.fail(f"could not start {name}: {exc}", pytrace=False)
+
+
+@pytest.fixture
+def orthanc_dicomweb(orthanc: Peer) -> Peer:
+    """`orthanc` with its DICOMweb plugin: STOW-RS at ``Peer.dicomweb_url + "/studies"``."""
+    _require_dicomweb_plugin()
+    assert orthanc.dicomweb_url is not None
+    return orthanc
+
+
+@pytest.fixture
+def peer_pki(peer_set: PeerSet) -> PeerPki:
+    """The session's throw-away test CAs and certificates (see `PeerPki`)."""
+    require_binaries(OPENSSL_BIN)
+    try:
+        return peer_set.pki
+    except PeerError as exc:
+        pytest.fail(f"could not make test certificates: {exc}", pytrace=False)
+
+
+@pytest.fixture
+def orthanc_secure(peer_set: PeerSet, peer_pki: PeerPki) -> Peer:
+    """Orthanc (AET ``ORTHANCSEC``) with DICOM TLS and HTTP basic authentication.
+
+    DICOM over TLS only (server certificate `PeerPki.server`, client certificate optional);
+    REST and DICOMweb (`Peer.dicomweb_url`) want `Peer.http_auth`.
+    """
+    _require_dicomweb_plugin()
+    return _start_optional(peer_set, "orthanc_secure")
+
+
+@pytest.fixture
+def storescp_tls(peer_set: PeerSet, peer_pki: PeerPki) -> Peer:
+    """storescp over TLS (AET ``TLSSCP``) with `PeerPki.server`; no client certificate needed."""
+    return _start_optional(peer_set, "storescp_tls")
+
+
+@pytest.fixture
+def storescp_tls_client(peer_set: PeerSet, peer_pki: PeerPki) -> Peer:
+    """storescp over TLS (AET ``TLSCLIENTSCP``) requiring a client certificate from `PeerPki.ca`."""
+    return _start_optional(peer_set, "storescp_tls_client")
+
+
+@pytest.fixture
+def storescp_tls_expired(peer_set: PeerSet, peer_pki: PeerPki) -> Peer:
+    """storescp over TLS (AET ``TLSEXPIREDSCP``) presenting `PeerPki.expired_server`."""
+    return _start_optional(peer_set, "storescp_tls_expired")
+
+
+@pytest.fixture
+def storescp_tls_untrusted(peer_set: PeerSet, peer_pki: PeerPki) -> Peer:
+    """storescp over TLS (AET ``TLSUNTRUSTSCP``) presenting `PeerPki.untrusted_server`."""
+    return _start_optional(peer_set, "storescp_tls_untrusted")
