@@ -1,17 +1,99 @@
-"""izer's own SCP: Verification now; storage commitment reports and receiving come later."""
+"""izer's own SCP: Verification and Storage Commitment reports; receiving comes later.
+
+Storage Commitment (PS3.4 J): a Storage Commitment SCP may send its N-EVENT-REPORT on a new
+association that it opens to izer (J.3.3). It then proposes SCP/SCU Role Selection (PS3.7
+D.3.3.4) to take the SCP role of the Storage Commitment Push Model SOP Class while izer, the
+acceptor, takes the SCU role; the listener accepts both roles. Each report is parsed into a
+:class:`CommitmentReport` and handed to every handler added with
+:meth:`Listener.add_commitment_handler`.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
+from pydicom.dataset import Dataset
 from pynetdicom import AE, evt
-from pynetdicom.sop_class import Verification
+from pynetdicom.sop_class import StorageCommitmentPushModel, Verification
 from pynetdicom.transport import ThreadedAssociationServer
 
 from izer.net.association import enable_nodelay
 
 log = logging.getLogger(__name__)
+
+#: N-EVENT-REPORT statuses the listener answers with (PS3.7 10.1.1.1.8, Annex C).
+_SUCCESS = 0x0000
+_PROCESSING_FAILURE = 0x0110
+_NO_SUCH_EVENT_TYPE = 0x0113
+_INVALID_ARGUMENT_VALUE = 0x0115
+
+
+@dataclass(frozen=True)
+class CommitmentReport:
+    """One Storage Commitment result (N-EVENT-REPORT Event Information, PS3.4 J.3.3.1).
+
+    Attributes
+    ----------
+    transaction_uid
+        Transaction UID (0008,1195) of the N-ACTION it answers.
+    event_type
+        1: every instance committed; 2: some failed (PS3.4 Table J.3-2).
+    committed
+        (Referenced SOP Class UID, Referenced SOP Instance UID) of each committed instance.
+    failed
+        (SOP Class UID, SOP Instance UID, Failure Reason) of each failed instance.
+    reporter
+        Calling AE title of the association the report came on.
+    """
+
+    transaction_uid: str
+    event_type: int
+    committed: tuple[tuple[str, str], ...]
+    failed: tuple[tuple[str, str, int], ...]
+    reporter: str = ""
+
+
+def parse_commitment_report(
+    event_type: int, information: Dataset | None, reporter: str = ""
+) -> CommitmentReport:
+    """Read a Storage Commitment N-EVENT-REPORT (PS3.4 J.3.3.1, Tables J.3-2 and J.3-3).
+
+    Raises
+    ------
+    ValueError
+        When the event type is not 1 or 2, or the Transaction UID is missing.
+    """
+    if event_type not in (1, 2):
+        raise ValueError(
+            f"Event Type ID {event_type} is not a storage commitment result (1 or 2, PS3.4 J.3.3)"
+        )
+    if information is None or not information.get("TransactionUID"):
+        raise ValueError("the report has no Transaction UID (0008,1195)")
+    committed = tuple(
+        (str(item.get("ReferencedSOPClassUID", "")), str(item.get("ReferencedSOPInstanceUID", "")))
+        for item in information.get("ReferencedSOPSequence", [])
+    )
+    failed = tuple(
+        (
+            str(item.get("ReferencedSOPClassUID", "")),
+            str(item.get("ReferencedSOPInstanceUID", "")),
+            int(item.get("FailureReason", 0x0110)),
+        )
+        for item in information.get("FailedSOPSequence", [])
+    )
+    return CommitmentReport(
+        transaction_uid=str(information.TransactionUID),
+        event_type=event_type,
+        committed=committed,
+        failed=failed,
+        reporter=reporter,
+    )
+
+
+CommitmentHandler = Callable[[CommitmentReport], None]
 
 
 class Listener:
@@ -50,7 +132,27 @@ class Listener:
         if self.allowed_calling_aets:
             self._ae.require_calling_aet = list(self.allowed_calling_aets)
         self._ae.add_supported_context(Verification)
+        # The reporting SCP proposes to be the SCP: accept that role for it and the SCU
+        # role for izer (PS3.4 J.3.3, PS3.7 D.3.3.4).
+        self._ae.add_supported_context(StorageCommitmentPushModel, scu_role=True, scp_role=True)
         self._server: ThreadedAssociationServer | None = None
+        self._handlers: list[CommitmentHandler] = []
+        self._lock = threading.Lock()
+
+    def add_commitment_handler(self, handler: CommitmentHandler) -> None:
+        """Call ``handler`` with every storage commitment report received from now on.
+
+        Handlers run in the association's thread; one that raises makes the listener answer
+        0x0110 (processing failure), so that the SCP knows the report was not taken.
+        """
+        with self._lock:
+            self._handlers.append(handler)
+
+    def remove_commitment_handler(self, handler: CommitmentHandler) -> None:
+        """Stop calling ``handler`` (no error when it was not added)."""
+        with self._lock:
+            if handler in self._handlers:
+                self._handlers.remove(handler)
 
     def start(self) -> None:
         """Start listening in the background.
@@ -63,6 +165,7 @@ class Listener:
         handlers = [
             (evt.EVT_CONN_OPEN, enable_nodelay),
             (evt.EVT_C_ECHO, self._on_echo),
+            (evt.EVT_N_EVENT_REPORT, self._on_event_report),
             (evt.EVT_REJECTED, self._on_rejected),
         ]
         self._server = self._ae.start_server(
@@ -89,6 +192,54 @@ class Listener:
     def _on_echo(self, event: evt.Event) -> int:
         log.info("C-ECHO from %s", event.assoc.requestor.ae_title)
         return 0x0000
+
+    def _on_event_report(self, event: evt.Event) -> tuple[int, Dataset | None]:
+        """Answer an N-EVENT-REPORT (PS3.7 10.1.1): the only context that allows one is
+        Storage Commitment Push Model's."""
+        request = event.request
+        reporter = event.assoc.requestor.ae_title
+        try:
+            report = parse_commitment_report(
+                int(request.EventTypeID or 0), event.event_information, reporter
+            )
+        except ValueError as exc:
+            log.warning("storage commitment report from %s not taken: %s", reporter, exc)
+            status = _NO_SUCH_EVENT_TYPE if "Event Type" in str(exc) else _INVALID_ARGUMENT_VALUE
+            return status, None
+        except Exception as exc:  # a malformed Event Information data set
+            log.warning("storage commitment report from %s could not be read: %s", reporter, exc)
+            return _INVALID_ARGUMENT_VALUE, None
+        return self._hand_over(report), None
+
+    def _hand_over(self, report: CommitmentReport) -> int:
+        with self._lock:
+            handlers = list(self._handlers)
+        log.info(
+            "storage commitment report from %s for transaction %s: %d committed, %d failed",
+            report.reporter,
+            report.transaction_uid,
+            len(report.committed),
+            len(report.failed),
+        )
+        if not handlers:
+            log.warning(
+                "nobody waits for storage commitment transaction %s from %s; committed: %s; "
+                "failed: %s",
+                report.transaction_uid,
+                report.reporter,
+                ", ".join(uid for _, uid in report.committed) or "none",
+                ", ".join(f"{uid} (0x{reason:04X})" for _, uid, reason in report.failed) or "none",
+            )
+        status = _SUCCESS
+        for handler in handlers:
+            try:
+                handler(report)
+            except Exception:
+                log.exception(
+                    "a storage commitment handler failed on transaction %s", report.transaction_uid
+                )
+                status = _PROCESSING_FAILURE
+        return status
 
     def _on_rejected(self, event: evt.Event) -> None:
         requestor = event.assoc.requestor
