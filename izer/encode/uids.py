@@ -20,3 +20,11 @@ class UidFactory:
     def new(self) -> str:
         """A new, unique UID: the root followed by random digits up to 64 characters."""
         return str(generate_uid(prefix=self.prefix))
+
+    def derived(self, base: str, *parts: str | int) -> str:
+        """The same UID every time for the same ``base`` and ``parts`` (a hash under the root).
+
+        Used for UIDs that must be known in advance and survive a crash, such as the SOP
+        Instance UID of each part of a clip that is still being recorded.
+        """
+        return str(generate_uid(prefix=self.prefix, entropy_srcs=[base, *map(str, parts)]))

@@ -169,6 +169,7 @@ def _describe(
         interlaced=field_order in _INTERLACED_FIELD_ORDERS or first_frame.interlaced,
         sample_entry=(context.codec_tag.strip() or None) if is_mp4 else None,
         moov_first=_moov_first(boxes) if is_mp4 else None,
+        fragmented=is_mp4 and "moof" in boxes.kinds,
         audio=audio,
         size_bytes=size,
         rotation=first_frame.rotation,

@@ -64,3 +64,6 @@ class StreamInfo:
     """The type of every stream in the container, in order (``'video'``, ``'audio'``,
     ``'data'``, ``'subtitle'`` ...): a DICOM video file holds one video stream and at most
     one audio stream."""
+    fragmented: bool = False
+    """MP4/MOV only: the media is in movie fragments (moof boxes), as a crash-safe recording
+    writes it; izer encapsulates a plain MP4 with one index, which every reader handles."""

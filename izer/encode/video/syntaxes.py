@@ -422,6 +422,8 @@ def container_problems(info: StreamInfo, syntax: VideoSyntax) -> list[str]:
         problems.append(f"the MP4 sample entry is {info.sample_entry}, izer writes {entry}")
     if not info.moov_first:
         problems.append("the MP4 index (moov) follows the media data, izer writes it first")
+    if info.fragmented:
+        problems.append("the MP4 is fragmented (moof boxes), izer writes one index (moov)")
     return problems
 
 

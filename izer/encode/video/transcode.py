@@ -548,15 +548,20 @@ def _frame_grid(path: Path, rate: Fraction, look_ahead: int = 64) -> tuple[int, 
 
     Read from the first *look_ahead* video packets: decoding time number i is
     ``base + i``, with base the lowest ``slot(i) - i`` so that no frame is decoded after
-    it is shown (H.264/HEVC reorder at most 16 frames).
+    it is shown (H.264/HEVC reorder at most 16 frames). The stream's own first decoding time
+    counts too: an encoder may reorder deeper later in the stream than in its first frames
+    (x264's B-pyramid does), and the file's decoding times already allow for that.
     """
     with av.open(os.fspath(path), metadata_errors="ignore") as source:
         video = source.streams.video[0]
         time_base = video.time_base or Fraction(1, 90000)
         stamps: list[int | None] = []
+        first_dts: int | None = None
         for packet in source.demux(video):
             if packet.size == 0:
                 continue
+            if first_dts is None and packet.dts is not None:
+                first_dts = packet.dts - len(stamps) * round(1 / (time_base * rate))
             stamps.append(packet.pts if packet.pts is not None else packet.dts)
             if len(stamps) >= look_ahead:
                 break
@@ -567,6 +572,8 @@ def _frame_grid(path: Path, rate: Fraction, look_ahead: int = 64) -> tuple[int, 
         for index, stamp in enumerate(stamps)
         if stamp is not None
     ]
+    if first_dts is not None and known:
+        offsets.append(min(0, round((first_dts - origin) * time_base * rate)))
     return origin, min(offsets, default=0)
 
 
