@@ -121,9 +121,10 @@ class SyntheticSource(VideoSource):
             if wait > 0:
                 time.sleep(wait / 1e9)
         self._next = number + 1
-        return Frame(
-            self.frame(number), number, time.monotonic_ns(), pts_s=float(number / self.fps)
-        )
+        pixels = self.frame(number)
+        if number == 0 and self.paced:
+            self._started_ns = time.monotonic_ns()  # the clock starts once frame 0 exists
+        return Frame(pixels, number, time.monotonic_ns(), pts_s=float(number / self.fps))
 
     def close(self) -> None:
         self._started_ns = None

@@ -1,9 +1,15 @@
-"""``izer demo``: a whole procedure on a made-up patient, headless, into the local store."""
+"""``izer demo``: a whole procedure on a made-up patient, headless, into the local store.
+
+The synthetic camera (moving colour bars with the frame number drawn in) stands in for an
+endoscope: izer records a short clip and takes stills during it, exactly as
+``izer capture --source synthetic`` does, then completes the procedure.
+"""
 
 from __future__ import annotations
 
 import argparse
 
+from izer.cli import capture
 from izer.cli.common import (
     EXIT_FAILURE,
     EXIT_USAGE,
@@ -28,12 +34,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         description=__doc__,
     )
     parser.add_argument("--stills", type=int, default=3, help="stills to capture (default 3)")
-    parser.set_defaults(handler=handle, stills=3)
+    parser.add_argument(
+        "--clip", type=float, default=3.0, help="seconds of video to record (default 3; 0: none)"
+    )
+    parser.set_defaults(handler=handle, stills=3, clip=3.0)
 
 
 def handle(args: argparse.Namespace) -> int:
-    if args.stills < 1:
-        return fail("--stills must be at least 1", EXIT_USAGE)
+    if args.stills < 0 or args.clip < 0:
+        return fail("--stills and --clip must be 0 or more", EXIT_USAGE)
     settings = settings_for(args).settings
     with Engine.open(settings) as engine:
         unfinished = engine.procedure
@@ -47,15 +56,17 @@ def handle(args: argparse.Namespace) -> int:
             _put_away(engine)
         procedure = engine.select_patient(DEMO_PATIENT, description="izer demo procedure")
         engine.start()
-        records = [engine.capture_still() for _ in range(args.stills)]
+        print(f"izer demo: patient {DEMO_PATIENT.patient_id}, study {procedure.study_uid}")
+        engine.capture.open({"main": "synthetic"})
+        try:
+            files = capture.take(engine, args.stills, args.clip or None, None)
+        finally:
+            engine.capture.close()
         engine.review()
         engine.complete()
         engine.release()
         status = engine.status()
-    print(f"izer demo: patient {DEMO_PATIENT.patient_id}, study {procedure.study_uid}")
-    for record in records:
-        print(f"  stored SC image #{record.instance_number}: {record.path}")
-    print(f"{status.stored} image(s) in the local store {status.store_folder}")
+    print(f"{len(files)} instance(s) made; the local store is {status.store_folder}")
     print("list them with: izer studies")
     return 0
 

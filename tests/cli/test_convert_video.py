@@ -20,7 +20,6 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from izer.engine import converting as engine_module
 from izer.cli.convert import main as convert_main
 from izer.cli.export import main as export_main
 from izer.config import load_settings
@@ -29,6 +28,7 @@ from izer.encode import video as video_package
 from izer.encode.video.syntaxes import VideoSyntax
 from izer.encode.video.writer import encapsulated_stream, extracted_stream
 from izer.engine import ConvertRequest, Engine, FrameProgress
+from izer.engine import converting as engine_module
 from izer.model import Patient
 from tests.encode.video.clips import make_clip
 from tests.encode.video.conforming import decoded_frame_count, ffprobe_video, run_ffmpeg

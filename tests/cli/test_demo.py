@@ -1,4 +1,7 @@
-"""``izer`` with no command runs the demo; its output is valid DICOM by dciodvfy."""
+"""``izer`` with no command runs the demo (a clip and stills from the synthetic camera).
+
+Its output is valid DICOM by dciodvfy and consistent by dcentvfy.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +21,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _stored_paths(output: str) -> list[Path]:
-    return [Path(p) for p in re.findall(r"stored SC image #\d+: (\S+)", output)]
+    """Files the demo printed: ``still #n at t s: PATH`` lines and the clip's ``    PATH``."""
+    stills = re.findall(r"^  still #\d+(?: at [\d.]+ s)?: (\S+)$", output, re.MULTILINE)
+    clips = re.findall(r"^    (\S+)$", output, re.MULTILINE)
+    return [Path(p) for p in stills + clips]
 
 
 def test_no_command_runs_the_demo_on_embedded_defaults(capsys) -> None:
@@ -26,29 +32,31 @@ def test_no_command_runs_the_demo_on_embedded_defaults(capsys) -> None:
     captured = capsys.readouterr()
     assert default_config_path().is_file()
     paths = _stored_paths(captured.out)
-    assert len(paths) == 3
+    assert len(paths) == 4  # 3 stills and the clip
     for path in paths:
         assert path.is_file()
         assert path.is_relative_to(default_storage_folder())
     assert "created settings file" in captured.err
 
 
-def test_demo_images_pass_dciodvfy_and_agree_with_each_other(capsys) -> None:
-    assert main(["demo", "--stills", "2"]) == 0
+def test_demo_instances_pass_dciodvfy_and_agree_with_each_other(capsys) -> None:
+    assert main(["demo", "--stills", "2", "--clip", "2"]) == 0
     paths = _stored_paths(capsys.readouterr().out)
+    kinds = []
     for path in paths:
         result = dciodvfy(path)
-        assert result.iod == "SCImage"
-        assert result.ok, str(result)
-        ds = pydicom.dcmread(path)
+        kinds.append(result.iod)
+        assert result.errors == [], str(result)
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
         assert ds.SpecificCharacterSet == "ISO_IR 192"
-        assert ds.ConversionType == "DV"
+        assert ds.PatientID == "IZER-DEMO-0001"
+    assert sorted(kinds) == ["VLEndoscopicImage", "VLEndoscopicImage", "VideoEndoscopicImage"]
     assert dcentvfy(paths).ok
 
 
 def test_demo_twice_gives_two_studies_listed_by_izer_studies(capsys) -> None:
-    assert main(["demo", "--stills", "1"]) == 0
-    assert main(["demo", "--stills", "1"]) == 0
+    assert main(["demo", "--stills", "1", "--clip", "0"]) == 0
+    assert main(["demo", "--stills", "1", "--clip", "0"]) == 0
     capsys.readouterr()
     assert studies_main([]) == 0
     out = capsys.readouterr().out
@@ -57,7 +65,7 @@ def test_demo_twice_gives_two_studies_listed_by_izer_studies(capsys) -> None:
 
 
 def test_store_rebuild_finds_the_demo_files(capsys) -> None:
-    assert main(["demo", "--stills", "2"]) == 0
+    assert main(["demo", "--stills", "2", "--clip", "0"]) == 0
     (default_storage_folder() / "index.sqlite3").unlink()
     for suffix in ("-wal", "-shm"):
         (default_storage_folder() / f"index.sqlite3{suffix}").unlink(missing_ok=True)
@@ -81,7 +89,7 @@ def test_demo_refuses_to_touch_another_open_procedure(settings_path, capsys) -> 
 
 def test_usage_errors_exit_2_without_traceback(capsys) -> None:
     assert main(["no-such-command"]) == 2
-    assert main(["demo", "--stills", "0"]) == 2
+    assert main(["demo", "--stills", "-1"]) == 2
     assert "Traceback" not in capsys.readouterr().err
 
 
