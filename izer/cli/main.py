@@ -7,12 +7,40 @@ import sys
 from collections.abc import Sequence
 
 from izer import __version__
-from izer.cli import bench, config_cmd, convert, demo, echo, export, serve, store_cmd, studies
+from izer.cli import (
+    bench,
+    capture,
+    config_cmd,
+    convert,
+    demo,
+    devices,
+    echo,
+    export,
+    queue,
+    send,
+    serve,
+    store_cmd,
+    studies,
+)
 from izer.cli.common import EXIT_USAGE, fail, global_options
 from izer.config import SettingsError
 from izer.logging_setup import configure_logging
 
-SUBCOMMANDS = (demo, config_cmd, studies, store_cmd, convert, export, echo, serve, bench)
+SUBCOMMANDS = (
+    demo,
+    capture,
+    devices,
+    config_cmd,
+    studies,
+    store_cmd,
+    convert,
+    export,
+    echo,
+    send,
+    queue,
+    serve,
+    bench,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

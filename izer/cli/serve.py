@@ -1,10 +1,18 @@
-"""``izer serve``: run izer's DICOM listener until Ctrl-C or SIGTERM."""
+"""``izer serve``: run izer's DICOM listener and send the outbox's jobs until Ctrl-C or SIGTERM.
+
+The listener answers Verification and takes Storage Commitment reports (recorded for the
+jobs that asked for them, also when they come late). Queued jobs (``izer send --no-wait``,
+auto-send, retries) are sent while it runs, and with ``[dispatch] retention_days`` set,
+delivered studies past retention are purged once an hour.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import threading
+import time
 
 from izer.cli.common import (
     EXIT_FAILURE,
@@ -16,13 +24,19 @@ from izer.cli.common import (
 )
 from izer.config.validate import ae_title_problem, port_problem
 from izer.engine import Engine
+from izer.engine.dispatching import DispatcherBusyError
+
+log = logging.getLogger(__name__)
+
+#: How often studies past retention are looked for.
+PURGE_INTERVAL_S = 3600.0
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "serve",
         parents=[global_options()],
-        help="answer DICOM associations (Verification)",
+        help="answer DICOM associations and send queued jobs",
         description=__doc__,
     )
     parser.add_argument("--port", type=int, help="TCP port (default: listener.port)")
@@ -32,6 +46,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         action="append",
         metavar="AET",
         help="accept this calling AE title (repeatable; default: listener.allowed_calling_aets)",
+    )
+    parser.add_argument(
+        "--no-send",
+        action="store_true",
+        help="only listen; leave the outbox's jobs to another izer",
     )
     parser.set_defaults(handler=handle)
 
@@ -66,19 +85,55 @@ def handle(args: argparse.Namespace) -> int:
             allowed = ", ".join(listener.allowed_calling_aets) or "any"
             print(
                 f"izer: listening as {listener.ae_title} on port {listener.port} "
-                f"(Verification); calling AE titles allowed: {allowed}; Ctrl-C stops",
+                f"(Verification, Storage Commitment reports); calling AE titles allowed: "
+                f"{allowed}; Ctrl-C stops",
                 flush=True,
             )
+            dispatch = engine.dispatch
+            dispatch.attach_listener(listener)
+            sending = not args.no_send and _start_sending(engine)
+            next_purge = time.monotonic()
             try:
                 while not stop.wait(0.5):
-                    pass
+                    if sending and time.monotonic() >= next_purge:
+                        next_purge = time.monotonic() + PURGE_INTERVAL_S
+                        _purge(engine)
             finally:
+                dispatch.stop()
+                dispatch.attach_listener(None)
                 listener.stop()
             print("izer: listener stopped", flush=True)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return 0
+
+
+def _start_sending(engine: Engine) -> bool:
+    """Run the dispatcher; ``False`` (with a note) when another izer already does."""
+    try:
+        engine.dispatch.start()
+    except DispatcherBusyError as exc:
+        print(f"izer: not sending queued jobs: {exc}", flush=True)
+        return False
+    print(f"izer: sending queued jobs from {engine.dispatch.outbox_path}", flush=True)
+    return True
+
+
+def _purge(engine: Engine) -> None:
+    if engine.settings.dispatch.retention_days <= 0:
+        return
+    try:
+        report = engine.dispatch.purge()
+    except Exception:
+        log.exception("purging delivered studies failed; trying again in an hour")
+        return
+    if report.studies:
+        print(
+            f"izer: purged {len(report.studies)} delivered stud"
+            f"{'y' if len(report.studies) == 1 else 'ies'} ({report.instances} instances)",
+            flush=True,
+        )
 
 
 main = subcommand_main("serve")

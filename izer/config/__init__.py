@@ -3,8 +3,11 @@
 from izer.config.loader import LoadedSettings, SettingsError, load_settings, settings_to_toml
 from izer.config.paths import default_config_path, default_log_folder, default_storage_folder
 from izer.config.settings import (
+    CaptureSettings,
     Destination,
     DestinationKind,
+    DispatchSettings,
+    HotkeySettings,
     ListenerSettings,
     NetworkSettings,
     Role,
@@ -15,8 +18,11 @@ from izer.config.settings import (
 )
 
 __all__ = [
+    "CaptureSettings",
     "Destination",
     "DestinationKind",
+    "DispatchSettings",
+    "HotkeySettings",
     "ListenerSettings",
     "LoadedSettings",
     "NetworkSettings",

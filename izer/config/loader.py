@@ -10,7 +10,9 @@ import dataclasses
 import enum
 import json
 import os
+import re
 import secrets
+import string
 import tomllib
 import types
 import typing
@@ -23,10 +25,13 @@ from typing import Any
 from izer.config.paths import default_config_path
 from izer.config.settings import (
     CHARACTER_SETS,
+    VIDEO_SYNTAX_NAMES,
     Destination,
     DestinationKind,
+    DispatchSettings,
     Settings,
     StationSettings,
+    video_syntax_known,
 )
 from izer.config.validate import (
     MAX_UID_ROOT_LENGTH,
@@ -221,6 +226,7 @@ def _check_values(settings: Settings, path: Path) -> None:
     fail("listener.port", port_problem(settings.listener.port))
     for index, aet in enumerate(settings.listener.allowed_calling_aets):
         fail(f"listener.allowed_calling_aets[{index}]", ae_title_problem(aet))
+    _check_capture(settings.capture, fail)
     seen: set[str] = set()
     for index, destination in enumerate(settings.destinations):
         key = f"destinations[{index}]"
@@ -228,6 +234,58 @@ def _check_values(settings: Settings, path: Path) -> None:
             fail(f"{key}.name", f"destination name {destination.name!r} is used twice")
         seen.add(destination.name.casefold())
         _check_destination(destination, key, fail)
+    for index, destination in enumerate(settings.destinations):
+        _check_commitment_peer(settings, destination, f"destinations[{index}]", fail)
+    _check_dispatch(settings, fail)
+
+
+#: Video encoders the recorder offers; ``auto`` is H.264 up to 1080p60 and HEVC above.
+VIDEO_CODECS = ("auto", "h264", "hevc")
+#: x264/x265 presets, fastest first.
+ENCODER_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
+#: IODs a still can be stored as.
+STILL_IODS = ("vl-endoscopic", "vl-photographic", "vl-microscopic", "sc")
+#: Modem lines a serial contact closure can use, or ``data`` (any byte received).
+SERIAL_LINES = ("cts", "dsr", "ri", "cd", "data")
+
+
+def _check_capture(capture: Any, fail: typing.Callable[[str, str | None], None]) -> None:
+    def choice(name: str, allowed: tuple[str, ...]) -> None:
+        if getattr(capture, name) not in allowed:
+            fail(
+                f"capture.{name}", f"{getattr(capture, name)!r} is not one of: {', '.join(allowed)}"
+            )
+
+    if not (64 <= capture.width <= 8192 and 48 <= capture.height <= 8192):
+        fail(
+            "capture.width",
+            f"{capture.width}x{capture.height} is out of range (64x48 to 8192x8192)",
+        )
+    if capture.width % 2 or capture.height % 2:
+        fail(
+            "capture.width",
+            f"width and height must be even for video, got {capture.width}x{capture.height}",
+        )
+    if not 1 <= capture.fps <= 240:
+        fail("capture.fps", f"{capture.fps} is out of range (1 to 240 frames per second)")
+    choice("video_codec", VIDEO_CODECS)
+    choice("encoder_preset", ENCODER_PRESETS)
+    choice("still_iod", STILL_IODS)
+    choice("serial_line", SERIAL_LINES)
+    if not 0 <= capture.crf <= 51:
+        fail("capture.crf", f"{capture.crf} is out of range (0 best to 51 worst; 18-23 is usual)")
+    if not 0 <= capture.prerecord_s <= 10:
+        fail("capture.prerecord_s", f"{capture.prerecord_s} is out of range (0 to 10 seconds)")
+    if capture.max_clip_s < 0:
+        fail("capture.max_clip_s", "must be 0 (no limit) or a number of seconds")
+    if not 0.2 <= capture.fragment_s <= 10:
+        fail("capture.fragment_s", f"{capture.fragment_s} is out of range (0.2 to 10 seconds)")
+    if not 0.5 <= capture.queue_s <= 30:
+        fail("capture.queue_s", f"{capture.queue_s} is out of range (0.5 to 30 seconds)")
+    if capture.min_free_mb < 0:
+        fail("capture.min_free_mb", "must be 0 or more megabytes")
+    if not 1 <= capture.still_quality <= 100:
+        fail("capture.still_quality", f"{capture.still_quality} is out of range (1 to 100)")
 
 
 def _check_network(network: Any, key: str, fail: typing.Callable[[str, str | None], None]) -> None:
@@ -268,6 +326,128 @@ def _check_destination(
                 fail(f"{key}.tls.{name}", f"no such file: {file_name}")
         if bool(tls.cert_file) != bool(tls.key_file):
             fail(f"{key}.tls.key_file", "cert_file and key_file go together")
+    _check_sending(destination, key, fail)
+
+
+#: Most jobs one destination may run at once.
+MAX_CONCURRENCY = 16
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _check_sending(
+    destination: Destination, key: str, fail: typing.Callable[[str, str | None], None]
+) -> None:
+    """The dispatch keys of one destination: concurrency, ladder, commitment, auth, layout."""
+    if not 1 <= destination.concurrency <= MAX_CONCURRENCY:
+        fail(
+            f"{key}.concurrency",
+            f"{destination.concurrency} is out of range (1 to {MAX_CONCURRENCY} jobs at once)",
+        )
+    for index, name in enumerate(destination.transcode_ladder):
+        if not video_syntax_known(name):
+            fail(
+                f"{key}.transcode_ladder[{index}]",
+                f"{name!r} is not a video transfer syntax; use one of "
+                + ", ".join(VIDEO_SYNTAX_NAMES),
+            )
+    if destination.commitment_timeout_s <= 0:
+        fail(
+            f"{key}.commitment_timeout_s",
+            f"must be more than 0 seconds, got {destination.commitment_timeout_s}",
+        )
+    for name in ("password_env", "bearer_token_env"):
+        variable = getattr(destination, name)
+        if variable and not _ENV_NAME.match(variable):
+            fail(f"{key}.{name}", f"{variable!r} is not an environment variable name")
+    web_keys = [
+        n for n in ("username", "password_env", "bearer_token_env") if getattr(destination, n)
+    ]
+    if web_keys and destination.kind is not DestinationKind.DICOMWEB:
+        fail(f"{key}.{web_keys[0]}", "authentication keys are for dicomweb destinations only")
+    if destination.password_env and destination.bearer_token_env:
+        fail(f"{key}.bearer_token_env", "use password_env (basic) or bearer_token_env, not both")
+    if bool(destination.username) != bool(destination.password_env):
+        fail(
+            f"{key}.password_env" if destination.username else f"{key}.username",
+            "username and password_env go together (the password itself is never in this file)",
+        )
+    if destination.kind is DestinationKind.FOLDER:
+        fail(f"{key}.folder_layout", _layout_problem(destination.folder_layout))
+
+
+def _layout_problem(layout: str) -> str | None:
+    """Why a folder layout cannot be used (as ``izer.dispatch.folder_sink`` checks it)."""
+    from pydicom.datadict import dictionary_VR, keyword_dict
+
+    if not layout.strip():
+        return "empty; e.g. {PatientID}/{StudyInstanceUID}/{SOPInstanceUID}.dcm"
+    if layout.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", layout):
+        return f"{layout!r} must be relative to the folder"
+    for segment in re.split(r"[/\\]", layout):
+        if segment.strip() in ("", ".", ".."):
+            return f"{layout!r} has an empty, '.' or '..' part"
+        try:
+            fields = list(string.Formatter().parse(segment))
+        except ValueError as exc:
+            return f"{layout!r}: {exc}"
+        for _, name, spec, conversion in fields:
+            if name is None:
+                continue
+            if spec or conversion or name not in keyword_dict or dictionary_VR(name) == "SQ":
+                return (
+                    f"{layout!r}: {{{name}}} is not a DICOM keyword of a plain value "
+                    "(write e.g. {PatientID}, {StudyDate}, {SOPInstanceUID})"
+                )
+    return None
+
+
+def _check_commitment_peer(
+    settings: Settings,
+    destination: Destination,
+    key: str,
+    fail: typing.Callable[[str, str | None], None],
+) -> None:
+    """A destination asking for storage commitment needs a DICOM commitment SCP."""
+    if destination.commitment_destination:
+        scp = settings.destination(destination.commitment_destination)
+        if scp is None:
+            fail(
+                f"{key}.commitment_destination",
+                f"no destination called {destination.commitment_destination!r}",
+            )
+    else:
+        scp = destination
+    if (destination.commitment or destination.commitment_destination) and (
+        scp is not None and scp.kind is not DestinationKind.DICOM
+    ):
+        fail(
+            f"{key}.commitment_destination"
+            if destination.commitment_destination
+            else f"{key}.commitment",
+            f"storage commitment needs a dicom destination as its SCP, {scp.name!r} is "
+            f"{scp.kind.value}; name one in commitment_destination",
+        )
+
+
+def _check_dispatch(settings: Settings, fail: typing.Callable[[str, str | None], None]) -> None:
+    dispatch: DispatchSettings = settings.dispatch
+    for index, name in enumerate(dispatch.auto_send):
+        if settings.destination(name) is None:
+            names = ", ".join(d.name for d in settings.destinations) or "none configured"
+            fail(f"dispatch.auto_send[{index}]", f"no destination called {name!r} ({names})")
+    if dispatch.backoff_base_s <= 0:
+        fail(
+            "dispatch.backoff_base_s", f"must be more than 0 seconds, got {dispatch.backoff_base_s}"
+        )
+    if dispatch.backoff_cap_s < dispatch.backoff_base_s:
+        fail(
+            "dispatch.backoff_cap_s",
+            f"{dispatch.backoff_cap_s} is less than backoff_base_s ({dispatch.backoff_base_s})",
+        )
+    if dispatch.max_attempts < 1:
+        fail("dispatch.max_attempts", f"must be 1 or more, got {dispatch.max_attempts}")
+    if dispatch.retention_days < 0:
+        fail("dispatch.retention_days", "must be 0 (keep forever) or a number of days")
 
 
 # -- writing ----------------------------------------------------------------------------------

@@ -91,6 +91,43 @@ class ListenerSettings:
 
 
 @dataclass(frozen=True)
+class HotkeySettings:
+    """Keys that trigger capture actions; USB foot pedals that type keys work through these."""
+
+    still: tuple[str, ...] = ("F1", "F4")
+    record: tuple[str, ...] = ("F2", "F5")
+    pause: tuple[str, ...] = ("Return",)
+    end: tuple[str, ...] = ("Escape",)
+
+
+@dataclass(frozen=True)
+class CaptureSettings:
+    """The live sources, the recorder and the stills."""
+
+    source: str = "synthetic"
+    second_source: str = ""
+    width: int = 1280
+    height: int = 720
+    fps: float = 30.0
+    pixel_format: str = ""
+    backend: str = ""
+    video_codec: str = "auto"
+    encoder_preset: str = "veryfast"
+    crf: int = 20
+    prerecord_s: float = 0.0
+    max_clip_s: float = 0.0
+    fragment_s: float = 1.0
+    queue_s: float = 2.0
+    min_free_mb: int = 2048
+    still_iod: str = "vl-endoscopic"
+    still_transfer_syntax: str = "jpeg-baseline"
+    still_quality: int = 90
+    serial_port: str = ""
+    serial_line: str = "cts"
+    hotkeys: HotkeySettings = field(default_factory=HotkeySettings)
+
+
+@dataclass(frozen=True)
 class TlsSettings:
     """DICOM TLS (PS3.15 B.1) for one destination."""
 
@@ -120,6 +157,15 @@ class Destination:
     max_pdu_bytes: int | None = None
     transfer_syntaxes: tuple[str, ...] = ()
     tls: TlsSettings = field(default_factory=TlsSettings)
+    concurrency: int = 1
+    transcode_ladder: tuple[str, ...] = ()
+    commitment: bool = False
+    commitment_destination: str = ""
+    commitment_timeout_s: float = 60.0
+    username: str = ""
+    password_env: str = ""
+    bearer_token_env: str = ""
+    folder_layout: str = "{PatientID}/{StudyInstanceUID}/{SOPInstanceUID}.dcm"
 
     @property
     def address(self) -> str:
@@ -142,6 +188,42 @@ class Destination:
         return replace(defaults, **overrides)
 
 
+#: The video transfer syntaxes a ``transcode_ladder`` may name: settings name -> (enum name,
+#: UID, fragmentable UID or ""). Mirrors :class:`izer.encode.video.VideoSyntax` (config may
+#: not import the encoders; a test keeps the two in step).
+VIDEO_SYNTAX_NAMES: dict[str, tuple[str, str, str]] = {
+    "mpeg2-mpml": ("MPEG2_MPML", "1.2.840.10008.1.2.4.100", "1.2.840.10008.1.2.4.100.1"),
+    "mpeg2-mphl": ("MPEG2_MPHL", "1.2.840.10008.1.2.4.101", "1.2.840.10008.1.2.4.101.1"),
+    "h264-hp41": ("H264_HP41", "1.2.840.10008.1.2.4.102", "1.2.840.10008.1.2.4.102.1"),
+    "h264-hp41-bd": ("H264_HP41_BD", "1.2.840.10008.1.2.4.103", "1.2.840.10008.1.2.4.103.1"),
+    "h264-hp42": ("H264_HP42_2D", "1.2.840.10008.1.2.4.104", "1.2.840.10008.1.2.4.104.1"),
+    "hevc-main": ("HEVC_MAIN", "1.2.840.10008.1.2.4.107", ""),
+    "hevc-main10": ("HEVC_MAIN10", "1.2.840.10008.1.2.4.108", ""),
+}
+
+
+def video_syntax_known(text: str) -> bool:
+    """Whether ``text`` names a video transfer syntax as ``VideoSyntax.from_text`` reads it
+    (settings name, enum name or either UID; case and ``_``/``-`` do not matter)."""
+    wanted = text.strip().lower().replace("_", "-")
+    for name, (enum_name, uid, fragmentable) in VIDEO_SYNTAX_NAMES.items():
+        keys = {name, enum_name.lower().replace("_", "-"), uid, fragmentable}
+        if wanted in keys - {""}:
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    """Sending: what goes where automatically, retries, and how long local files stay."""
+
+    auto_send: tuple[str, ...] = ()
+    backoff_base_s: float = 5.0
+    backoff_cap_s: float = 600.0
+    max_attempts: int = 10
+    retention_days: int = 0
+
+
 @dataclass(frozen=True)
 class Settings:
     """All of izer's settings."""
@@ -150,6 +232,8 @@ class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings)
     network: NetworkSettings = field(default_factory=NetworkSettings)
     listener: ListenerSettings = field(default_factory=ListenerSettings)
+    capture: CaptureSettings = field(default_factory=CaptureSettings)
+    dispatch: DispatchSettings = field(default_factory=DispatchSettings)
     destinations: tuple[Destination, ...] = ()
 
     def destination(self, name: str) -> Destination | None:

@@ -1,5 +1,6 @@
 """The engine: the one object the command line and the GUI drive (see :mod:`izer.engine.core`)."""
 
+from izer.engine.capturing import CAPTURING_STATES
 from izer.engine.converting import (
     ConvertFailure,
     ConvertReport,
@@ -7,7 +8,7 @@ from izer.engine.converting import (
     ConvertStep,
     FrameProgress,
 )
-from izer.engine.core import CAPTURING_STATES, MANUFACTURER, MODEL_NAME, Engine, EngineEvents
+from izer.engine.core import MANUFACTURER, MODEL_NAME, Engine, EngineEvents
 from izer.engine.exporting import (
     EXPORT_PATTERN_FIELDS,
     ExportOptions,

@@ -8,9 +8,10 @@ emitted on the thread that caused them; the GUI re-emits them on its own thread)
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from psygnal import Signal, SignalGroup
@@ -21,15 +22,14 @@ from izer.config import Destination, Settings, default_storage_folder
 from izer.encode import (
     ConversionType,
     EquipmentContext,
-    InstanceContext,
-    SeriesContext,
     StudyContext,
     UidFactory,
     importers,
     recipes,
-    secondary_capture_image,
 )
 from izer.encode.video import VideoSyntax
+from izer.engine.capturing import CaptureController, store_recording
+from izer.engine.capturing import devices as capture_devices
 from izer.engine.converting import (
     ConvertReport,
     ConvertRequest,
@@ -38,17 +38,28 @@ from izer.engine.converting import (
     _ConvertRun,
     _transfer_syntax,
 )
+from izer.engine.dispatching import DispatchController
 from izer.engine.exporting import ExportOptions, ExportReport, ExportStep, _ExportRun
-from izer.model import EngineStatus, InstanceRecord, Patient, Procedure, ProcedureState
-from izer.model.procedure import TransitionError
+from izer.model import (
+    CaptureNotice,
+    ClipSaved,
+    EngineStatus,
+    InstanceRecord,
+    Patient,
+    Procedure,
+    ProcedureState,
+    StillTaken,
+)
+from izer.model.procedure import ALLOWED_TRANSITIONS, TransitionError
 from izer.net import AssociationFactory, EchoResult, Listener, echo, resolve_destination
 from izer.store import StudyStore
 
+if TYPE_CHECKING:
+    from izer.capture import DeviceInfo
+    from izer.capture.recorder import RecordedSegment
+
 MANUFACTURER = "izer project"
 MODEL_NAME = "izer"
-
-#: States in which captures are accepted into the active procedure.
-CAPTURING_STATES = frozenset({ProcedureState.IN_PROGRESS, ProcedureState.APPENDING})
 
 
 class EngineEvents(SignalGroup):
@@ -57,11 +68,19 @@ class EngineEvents(SignalGroup):
     ``state_changed(old, new)``: the procedure state machine moved.
     ``procedure_changed(procedure)``: the active procedure, or ``None`` when idle.
     ``instance_stored(record)``: an instance is on disk and in the index.
+    ``still_taken(still)``: a still is stored (flash, sound and counter in the GUI).
+    ``clip_saved(clip)``: a recording became video instances (or was recovered).
+    ``recording_changed(statuses)``: a recorder started, paused, resumed or stopped.
+    ``capture_notice(notice)``: a source or recorder problem, in plain words.
     """
 
     state_changed = Signal(ProcedureState, ProcedureState)
     procedure_changed = Signal(object)
     instance_stored = Signal(InstanceRecord)
+    still_taken = Signal(StillTaken)
+    clip_saved = Signal(ClipSaved)
+    recording_changed = Signal(list)
+    capture_notice = Signal(CaptureNotice)
 
 
 class Engine:
@@ -88,10 +107,17 @@ class Engine:
         self.associations = AssociationFactory(settings.station, settings.network)
         self._lock = threading.RLock()
         self._procedure: Procedure | None = store.active_procedure()
-        self._series: SeriesContext | None = None
-        self._next_instance_number = 1
+        self._series_numbers_given: set[int] = set()
+        self._series_procedure: int | None = None
         self._captured = 0
         self._stored = 0
+        self.capture = CaptureController(self)
+        self.dispatch = DispatchController(self)
+
+    @staticmethod
+    def devices() -> tuple[list[DeviceInfo], list[tuple[str, bool, str]]]:
+        """Capture devices present here, and each source kind with whether it works here."""
+        return capture_devices()
 
     @classmethod
     def open(cls, settings: Settings) -> Engine:
@@ -100,8 +126,17 @@ class Engine:
         return cls(settings, StudyStore(folder or default_storage_folder()))
 
     def close(self) -> None:
-        """Release the store; the active procedure stays recorded for the next start."""
-        self.store.close()
+        """Save any recording, close the sources and release the store.
+
+        The active procedure stays recorded for the next start.
+        """
+        try:
+            self.capture.close()
+        finally:
+            try:
+                self.dispatch.close()
+            finally:
+                self.store.close()
 
     def __enter__(self) -> Engine:
         return self
@@ -160,7 +195,7 @@ class Engine:
                 description=description,
             )
             self._procedure = procedure
-            self._series = None
+            self.capture.reset_series()
         self.events.state_changed.emit(ProcedureState.IDLE, ProcedureState.PATIENT_SELECTED)
         self.events.procedure_changed.emit(procedure)
         return procedure
@@ -170,7 +205,9 @@ class Engine:
         return self._move(ProcedureState.IN_PROGRESS)
 
     def review(self) -> Procedure:
-        """``IN_PROGRESS | APPENDING -> REVIEW``: capture ends, the team reviews."""
+        """``IN_PROGRESS | APPENDING -> REVIEW``: capture ends (a recording is saved)."""
+        self._check_move(ProcedureState.REVIEW)
+        self.capture.stop_recording()
         return self._move(ProcedureState.REVIEW)
 
     def complete(self) -> Procedure:
@@ -178,7 +215,9 @@ class Engine:
         return self._move(ProcedureState.COMPLETED)
 
     def discontinue(self) -> Procedure:
-        """``IN_PROGRESS | REVIEW -> DISCONTINUED``."""
+        """``IN_PROGRESS | REVIEW -> DISCONTINUED`` (a recording is saved first)."""
+        self._check_move(ProcedureState.DISCONTINUED)
+        self.capture.stop_recording()
         return self._move(ProcedureState.DISCONTINUED)
 
     def append(self, procedure_id: int | None = None) -> Procedure:
@@ -192,7 +231,7 @@ class Engine:
                 self._procedure = self.store.procedure(procedure_id)
                 if self._procedure is None:
                     raise ValueError(f"there is no procedure {procedure_id} in the store")
-                self._series = None
+            self.capture.reset_series()
         return self._move(ProcedureState.APPENDING)
 
     def release(self) -> None:
@@ -204,9 +243,15 @@ class Engine:
             old = procedure.state
             self.store.transition(procedure.procedure_id, ProcedureState.IDLE)
             self._procedure = None
-            self._series = None
+            self.capture.reset_series()
         self.events.state_changed.emit(old, ProcedureState.IDLE)
         self.events.procedure_changed.emit(None)
+
+    def _check_move(self, to_state: ProcedureState) -> None:
+        """Raise :class:`TransitionError` unless the state machine allows ``to_state`` now."""
+        state = self.state
+        if to_state not in ALLOWED_TRANSITIONS.get(state, frozenset()):
+            raise TransitionError(state, to_state)
 
     def _move(self, to_state: ProcedureState) -> Procedure:
         with self._lock:
@@ -258,62 +303,46 @@ class Engine:
     # -- capture ------------------------------------------------------------------------------
 
     def capture_still(self, pixels: np.ndarray | None = None) -> InstanceRecord:
-        """Store one RGB frame (by default the source's next) as an SC image.
+        """Store one frame as a still of the active procedure.
 
-        Returns only once the file is on disk (fsync'ed) and indexed.
+        ``pixels`` (RGB uint8, or grayscale) when given; otherwise the frame on screen of the
+        open main source (:meth:`CaptureController.take_still`), or, with no source open, the
+        next frame of the built-in test pattern. Returns once the file is on disk (fsync'ed)
+        and indexed.
 
         Raises
         ------
         TransitionError
             When no procedure is capturing.
         """
-        with self._lock:
-            procedure = self._procedure
-            if procedure is None or procedure.state not in CAPTURING_STATES:
-                raise TransitionError(self.state, ProcedureState.IN_PROGRESS)
-            if pixels is None:
+        if pixels is None and "main" in self.capture.channels:
+            return self.capture.take_still("main").record
+        if pixels is None:
+            with self._lock:
                 pixels = self.source.frame(self._captured)
-            self._captured += 1
-            series = self._series_for(procedure)
-            instance_number = self._next_instance_number
-            self._next_instance_number += 1
-            station = self.settings.station
-            context = InstanceContext(
-                study=StudyContext(
-                    patient=procedure.patient,
-                    study_instance_uid=procedure.study_uid,
-                    study_date=procedure.study_date,
-                    study_time=procedure.study_time,
-                    accession_number=procedure.accession_number,
-                    study_id=str(procedure.procedure_id),
-                    description=procedure.description,
-                ),
-                series=series,
-                equipment=self._equipment(),
-                sop_instance_uid=self.uids.new(),
-                instance_number=instance_number,
-                character_set=station.character_set,
-                content_time=datetime.now(),
-            )
-            dataset = secondary_capture_image(
-                pixels, context, conversion_type=ConversionType.DIGITIZED_VIDEO
-            )
-            record = self.store.add_dataset(dataset)
-            self._stored += 1
-        self.events.instance_stored.emit(record)
-        return record
+        return self.capture.store_still(pixels)
 
-    def _series_for(self, procedure: Procedure) -> SeriesContext:
-        if self._series is None:
-            existing = self.store.series(procedure.study_uid)
-            self._series = SeriesContext(
-                series_instance_uid=self.uids.new(),
-                series_number=1 + max((s.series_number or 0 for s in existing), default=0),
-                modality="OT",
-                description="Stills",
-            )
-            self._next_instance_number = 1
-        return self._series
+    def _count_stored(self, *, captured: int = 0, stored: int = 1) -> None:
+        with self._lock:
+            self._captured += captured
+            self._stored += stored
+
+    def _next_series_number(self, procedure: Procedure) -> int:
+        """One more than any series number of the procedure's study so far."""
+        with self._lock:
+            if self._series_procedure != procedure.procedure_id:
+                self._series_procedure = procedure.procedure_id
+                self._series_numbers_given = set()
+            used = {s.series_number or 0 for s in self.store.series(procedure.study_uid)}
+            number = 1 + max(used | self._series_numbers_given, default=0)
+            self._series_numbers_given.add(number)
+            return number
+
+    def _store_recording(
+        self, segments: Sequence[RecordedSegment], metadata: Mapping[str, object]
+    ) -> list[InstanceRecord]:
+        """Remux recorded segments into video instances of one series (see capturing.py)."""
+        return store_recording(self, segments, metadata)
 
     def _equipment(self) -> EquipmentContext:
         station = self.settings.station

@@ -9,6 +9,7 @@ the files.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -190,6 +191,60 @@ class StudyStore:
             raise StoreError(f"{source}: cannot be moved into the store ({exc.strerror})") from exc
         fsync_folder(target.parent)
         return self._index(header_ds, target, target.stat().st_size)
+
+    def delete_instance(self, sop_uid: str) -> bool:
+        """Remove one instance: its file first, then its index row.
+
+        Idempotent: ``False`` when the index does not hold ``sop_uid``; a file already gone
+        is not an error, so a crash between the two steps is finished by calling again (or
+        by :meth:`rebuild`). A series or study left without instances leaves the index too,
+        and so do their emptied folders; procedures are kept.
+
+        Raises
+        ------
+        StoreError
+            When the file exists but cannot be removed (the row is then kept).
+        """
+        with self._lock:
+            row = self._db.execute(
+                "SELECT i.path, i.series_uid, s.study_uid FROM instances i "
+                "JOIN series s ON s.series_uid = i.series_uid WHERE i.sop_uid = ?",
+                (sop_uid,),
+            ).fetchone()
+        if row is None:
+            return False
+        relative, series_uid, study_uid = row
+        path = self.folder / relative
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot be removed ({exc.strerror or exc})") from exc
+        fsync_folder(path.parent)
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("DELETE FROM instances WHERE sop_uid = ?", (sop_uid,))
+                self._db.execute(
+                    "DELETE FROM series WHERE series_uid = ? AND NOT EXISTS "
+                    "(SELECT 1 FROM instances WHERE series_uid = ?)",
+                    (series_uid, series_uid),
+                )
+                self._db.execute(
+                    "DELETE FROM studies WHERE study_uid = ? AND NOT EXISTS "
+                    "(SELECT 1 FROM series WHERE study_uid = ?)",
+                    (study_uid, study_uid),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        for folder in (path.parent, path.parent.parent):
+            if folder != self.studies_folder:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only when empty
+        return True
 
     def instances(self, study_uid: str | None = None) -> list[InstanceRecord]:
         """Stored instances, of one study or of all, in series and instance order."""
