@@ -31,6 +31,9 @@ from izer.capture.synthetic import SyntheticSource, read_frame_number
 from izer.encode.video.probe import probe
 from izer.encode.video.syntaxes import VideoSyntax, conformance_problems, container_problems
 
+#: The only container difference from what izer encapsulates: the engine remuxes it away.
+FRAGMENTED = "the MP4 is fragmented (moof boxes), izer writes one index (moov)"
+
 METADATA = {"PatientID": "REC-0001", "PatientName": "Test^Recorder", "Series": 1}
 
 
@@ -119,7 +122,7 @@ def record_paced(tmp_path: Path, width: int, height: int, fps: int, seconds: int
     info = probe(segment.path)
     assert info.frame_count == total
     assert conformance_problems(info, VideoSyntax.H264_HP41) == []
-    assert container_problems(info, VideoSyntax.H264_HP41) == []
+    assert container_problems(info, VideoSyntax.H264_HP41) == [FRAGMENTED]
 
 
 @pytest.mark.timeout(240)
@@ -243,7 +246,7 @@ def test_hevc_clips_are_main_profile_with_an_hvc1_sample_entry(tmp_path: Path) -
     assert clip_numbers(clip) == list(range(45))
     info = probe(clip.segments[0].path)
     assert conformance_problems(info, VideoSyntax.HEVC_MAIN) == []
-    assert container_problems(info, VideoSyntax.HEVC_MAIN) == []
+    assert container_problems(info, VideoSyntax.HEVC_MAIN) == [FRAGMENTED]
 
 
 def test_prerecord_starts_the_clip_two_seconds_before_start(tmp_path: Path) -> None:
