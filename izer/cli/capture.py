@@ -5,6 +5,11 @@ progress), records ``--clip`` seconds while taking ``--stills`` stills spread ov
 the stills at once without a clip), saves everything into the local store (and copies it to
 ``--out``), then completes the procedure. Recordings left unfinished by a crash are recovered
 first. Ctrl-C stops the recording cleanly and keeps what was recorded.
+
+With a scanner or a watched folder (``sane:DEVICE``, ``twain:NAME``, ``folder:PATH``) it scans
+a batch instead: every page (the feeder until it is empty; the folder's files until none has
+come for ``--idle`` seconds) becomes a Secondary Capture image of the procedure, with the
+Conversion Type given (DF film, SD document, SI image) and the scan resolution.
 """
 
 from __future__ import annotations
@@ -28,8 +33,11 @@ from izer.model import CaptureNotice, ClipSaved, InstanceRecord, Patient, Proced
 
 SOURCE_HELP = (
     "synthetic, opencv:0, opencv:/dev/video0, av:v4l2:/dev/video0, file:clip.mp4, "
-    "rtsp://..., http://..., srt://..., udp://... (default: [capture] source)"
+    "rtsp://..., http://..., srt://..., udp://...; scanners: sane:DEVICE, twain:NAME, "
+    "folder:PATH (default: [capture] source)"
 )
+#: Source kinds that deliver pages (a batch) rather than video.
+PAGE_PREFIXES = ("sane:", "twain:", "folder:")
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -52,6 +60,17 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--accession", default="", help="Accession Number")
     parser.add_argument("--description", default="", help="Study Description")
     parser.add_argument("--out", type=Path, help="also copy every instance to this folder")
+    scanning = parser.add_argument_group("scanners and watched folders")
+    scanning.add_argument(
+        "--conversion",
+        default="DF",
+        choices=["DF", "SD", "SI"],
+        help="Conversion Type: DF digitized film (default), SD scanned document, SI image",
+    )
+    scanning.add_argument("--dpi", type=float, help="scan resolution when the source omits it")
+    scanning.add_argument(
+        "--idle", type=float, default=10.0, help="a watched folder ends after S quiet seconds"
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -89,7 +108,10 @@ def handle(args: argparse.Namespace) -> int:
         status = _begin(engine, args)
         if status:
             return status
-        sources = {"main": args.source or settings.capture.source}
+        spec = args.source or settings.capture.source
+        if spec.startswith(PAGE_PREFIXES):
+            return _scan(engine, spec, args)
+        sources = {"main": spec}
         if args.second_source:
             sources["second"] = args.second_source
         try:
@@ -118,6 +140,34 @@ def handle(args: argparse.Namespace) -> int:
     errors = [n for n in engine.capture.notices() if n.level == "error"]
     print(f"{summary.stored} instance(s) stored in {summary.store_folder}")
     return EXIT_FAILURE if errors and not records else 0
+
+
+def _scan(engine: Engine, spec: str, args: argparse.Namespace) -> int:
+    """Scan one batch into the procedure, printing each page as it is stored."""
+    if args.clip or args.stills:
+        return fail("--clip and --stills are for video sources, not scanners", EXIT_USAGE)
+    made: list[Path] = []
+
+    def stored(record: InstanceRecord, page: object) -> None:
+        made.extend(_copy([record], args.out))
+        print(f"  page {len(made)}: {made[-1]}", flush=True)
+
+    try:
+        engine.capture.scan(
+            spec, conversion=args.conversion, dpi=args.dpi, idle_s=args.idle, on_page=stored
+        )
+    except KeyboardInterrupt:
+        print("interrupted: the pages scanned so far are kept", file=sys.stderr)
+    except (OSError, ValueError, RuntimeError) as exc:
+        return fail(f"scanning stopped after {len(made)} page(s): {exc}", EXIT_FAILURE)
+    finally:
+        if engine.state in (ProcedureState.IN_PROGRESS, ProcedureState.APPENDING):
+            engine.review()
+        if engine.state is ProcedureState.REVIEW:
+            engine.complete()
+        engine.release()
+    print(f"{len(made)} page(s) stored")
+    return 0 if made else EXIT_FAILURE
 
 
 def _begin(engine: Engine, args: argparse.Namespace) -> int:

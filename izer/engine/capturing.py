@@ -15,7 +15,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
@@ -26,7 +26,16 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import VideoEndoscopicImageStorage
 
-from izer.capture import DeviceInfo, Frame, SourceError, SourceRequest, VideoMode
+from izer.capture import (
+    DeviceInfo,
+    Frame,
+    PageSource,
+    ScannedPage,
+    SourceError,
+    SourceKind,
+    SourceRequest,
+    VideoMode,
+)
 from izer.capture.disk_guard import MIB, DiskGuard
 from izer.capture.pipeline import CaptureChannel, CaptureEvent, frame_on_screen
 from izer.capture.recorder import (
@@ -40,7 +49,12 @@ from izer.capture.recorder import (
     pending_clips,
     recover_unfinished,
 )
-from izer.capture.registry import discover_devices, open_video_source, source_kinds
+from izer.capture.registry import (
+    discover_devices,
+    open_video_source,
+    parse_source_spec,
+    source_kinds,
+)
 from izer.capture.triggers import Action, KeyMap, SerialTrigger
 from izer.encode import (
     ConversionType,
@@ -306,6 +320,8 @@ class CaptureController:
         bits_stored: int = 8,
         clip: tuple[str, int, float] | None = None,
         acquired: datetime | None = None,
+        conversion: ConversionType | None = None,
+        dpi: float | None = None,
     ) -> InstanceRecord:
         """Make a still instance of ``pixels`` in the procedure's stills series and store it.
 
@@ -317,7 +333,7 @@ class CaptureController:
         engine = self.engine
         configured = self.settings
         kind = _STILL_KINDS.get(configured.still_iod)
-        if pixels.dtype != np.uint8:
+        if pixels.dtype != np.uint8 or conversion is not None:
             kind = None
         with engine._lock:
             procedure = _capturing(engine)
@@ -336,8 +352,9 @@ class CaptureController:
                 dataset = secondary_capture_image(
                     pixels,
                     context,
-                    conversion_type=ConversionType.DIGITIZED_VIDEO,
+                    conversion_type=conversion or ConversionType.DIGITIZED_VIDEO,
                     bits_stored=bits_stored if pixels.dtype != np.uint8 else None,
+                    scanner_dpi=dpi,
                 )
             else:
                 dataset = vl_image(
@@ -376,6 +393,51 @@ class CaptureController:
         """Start new stills series at the next capture (a new or reopened procedure)."""
         with self._lock:
             self._stills.clear()
+
+    # -- scanners and film digitizers ---------------------------------------------------------
+
+    def scan(
+        self,
+        source: str | PageSource,
+        *,
+        conversion: ConversionType | str = ConversionType.DIGITIZED_FILM,
+        dpi: float | None = None,
+        idle_s: float = 10.0,
+        stop: threading.Event | None = None,
+        on_page: Callable[[InstanceRecord, ScannedPage], None] | None = None,
+    ) -> list[InstanceRecord]:
+        """Scan a batch into the procedure: every page becomes a Secondary Capture image.
+
+        ``source`` is a page source or its spec (``sane:DEVICE``, ``twain:NAME``,
+        ``folder:PATH``). Each page is stored (fsync'ed, indexed) before the next is taken,
+        with Conversion Type ``conversion`` (DF film, SD document, SI image) and the scan
+        resolution as Nominal Scanned Pixel Spacing (PS3.3 C.8.6.1); 12- and 16-bit grayscale
+        keep their depth. A watched folder ends after ``idle_s`` seconds without a new file.
+
+        Raises
+        ------
+        TransitionError
+            When no procedure is capturing (checked before anything is scanned).
+        SourceError
+            When the scanner fails; the pages stored before stay stored.
+        """
+        _capturing(self.engine)
+        conversion = ConversionType(conversion)
+        if isinstance(source, str):
+            source = _open_page_source(source, dpi=dpi, idle_s=idle_s, stop=stop)
+        records: list[InstanceRecord] = []
+        for page in source.pages():
+            record = self.store_still(
+                page.pixels,
+                channel="scan",
+                bits_stored=page.bits_stored,
+                conversion=conversion,
+                dpi=page.dpi or dpi,
+            )
+            records.append(record)
+            if on_page is not None:
+                on_page(record, page)
+        return records
 
     # -- clips --------------------------------------------------------------------------------
 
@@ -713,6 +775,26 @@ def store_recording(
     for record in records:
         engine.events.instance_stored.emit(record)
     return records
+
+
+def _open_page_source(
+    spec: str, *, dpi: float | None, idle_s: float, stop: threading.Event | None
+) -> PageSource:
+    """A scanner or watched folder from its ``--source`` text."""
+    kind, target = parse_source_spec(spec)
+    if kind is SourceKind.SANE:
+        from izer.capture.scanners import SaneScanner
+
+        return SaneScanner(target or "", dpi=dpi, stop=stop)
+    if kind is SourceKind.TWAIN:
+        from izer.capture.scanners import TwainScanner
+
+        return TwainScanner(target or None, dpi=dpi)
+    if kind is SourceKind.FOLDER:
+        from izer.capture.folder_source import FolderSource
+
+        return FolderSource(Path(target), existing=True, idle_timeout_s=idle_s, stop=stop)
+    raise ValueError(f"{spec!r} is a video source; scanning takes sane:, twain: or folder:")
 
 
 def study_context(procedure: Procedure) -> StudyContext:
