@@ -80,6 +80,8 @@ def run(
             engine.capture.open({"main": "synthetic"}, width=width, height=height, fps=30)
             while engine.capture.preview() is None:
                 time.sleep(0.01)
+            engine.capture.take_still("main")  # warm-up: codecs loaded, series made
+            _save_jpeg(engine.capture.preview().pixels, reference_folder / "warm-up.jpg")
             if recording:
                 engine.capture.start_recording()
             for index in range(stills):
