@@ -65,6 +65,16 @@ pip_install() {
     fi
 }
 
+npm_install() {
+    # The Node MPPS test SCP's dependencies (dcmjs-dimse, pinned by package-lock.json),
+    # installed again only when the lock file changed.
+    local folder="$1" stamp="$1/node_modules/.package-lock.json"
+    if [ ! -f "$stamp" ] || [ "$folder/package-lock.json" -nt "$stamp" ]; then
+        say "installing the npm packages of $folder"
+        (cd "$folder" && npm ci --omit=dev --no-audit --no-fund --loglevel=error)
+    fi
+}
+
 case "$mode" in
     run)
         check_python
@@ -75,7 +85,10 @@ case "$mode" in
     test)
         check_python
         apt_install orthanc orthanc-gdcm orthanc-dicomweb dcmtk dicom3tools ffmpeg xorriso \
-            genisoimage xvfb openssl libsane-dev libportaudio2 gcc python3-dev
+            genisoimage xvfb openssl libsane-dev libportaudio2 gcc python3-dev nodejs
+        # Debian's nodejs lacks npm (package npm); NodeSource's nodejs bundles it.
+        command -v npm >/dev/null || apt_install npm
+        npm_install tests/peers/mpps_scp
         make_venv
         pip_install "[dev]"
         "$venv/bin/ruff" check .

@@ -16,7 +16,11 @@ Besides `ALL_PEERS`, a few optional peers start only when asked for (`OPTIONAL_P
 over TLS (``storescp_tls``, ``storescp_tls_client`` requiring a client certificate,
 ``storescp_tls_expired`` and ``storescp_tls_untrusted``). Their keys and certificates are
 made with ``openssl`` into ``<run_dir>/pki`` by `make_peer_pki` (`PeerSet.pki`); none is
-ever committed.
+ever committed. Two MPPS SCPs are optional too (test-peers.md §4): ``mpps_pynetdicom``
+(``tests/peers/mpps_pynetdicom.py``) and ``mpps_node`` (``tests/peers/mpps_scp/mpps_scp.js``
+on dcmjs-dimse, a DIMSE stack independent of pynetdicom; its ``node_modules`` come from
+``npm ci`` in that folder, done by ``installer/setup.sh test``). Both write what they
+receive into `Peer.data_dir` as ``<uid>.000N.{create,set}.dcm`` and ``<uid>.state.dcm``.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -67,6 +72,8 @@ __all__ = [
     "c_echo",
     "free_port",
     "make_peer_pki",
+    "mpps_node_hint",
+    "mpps_node_ready",
     "port_in_use",
     "stop_recorded_peers",
     "write_worklist_item",
@@ -80,6 +87,10 @@ ORTHANC_GDCM_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancGdcm.so")
 #: DICOMweb plugin (package orthanc-dicomweb): STOW-RS/QIDO-RS/WADO-RS under /dicom-web/.
 ORTHANC_DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
 OPENSSL_BIN = Path("/usr/bin/openssl")
+NODE_BIN = Path("/usr/bin/node")
+#: The Node MPPS SCP's folder: script, package.json/package-lock.json and node_modules.
+MPPS_NODE_DIR = Path(__file__).resolve().parent / "mpps_scp"
+MPPS_PYNETDICOM_SCRIPT = Path(__file__).resolve().parent / "mpps_pynetdicom.py"
 
 #: AE title of every supported peer, keyed by peer name.
 PEER_AETS: dict[str, str] = {
@@ -111,11 +122,17 @@ TLS_STORESCP_VARIANTS: dict[str, tuple[str, str, bool]] = {
 OPTIONAL_PEER_AETS: dict[str, str] = {
     "orthanc_secure": "ORTHANCSEC",
     **{name: variant[0] for name, variant in TLS_STORESCP_VARIANTS.items()},
+    "mpps_pynetdicom": "MPPSSCP",
+    "mpps_node": "MPPSNODE",
 }
 OPTIONAL_PEER_BINARIES: dict[str, Path] = {
     "orthanc_secure": ORTHANC_BIN,
     **{name: PEER_BINARIES["storescp"] for name in TLS_STORESCP_VARIANTS},
+    "mpps_pynetdicom": Path(sys.executable),
+    "mpps_node": NODE_BIN,
 }
+#: Optional peers that need no test certificates.
+_WITHOUT_PKI = frozenset({"mpps_pynetdicom", "mpps_node"})
 OPTIONAL_PEERS: tuple[str, ...] = tuple(OPTIONAL_PEER_AETS)
 #: User name of ``orthanc_secure``'s HTTP basic authentication (the password is random).
 SECURE_HTTP_USER = "izer"
@@ -573,6 +590,25 @@ def _probe_context(client: CertKey | None) -> ssl.SSLContext:
     return context
 
 
+def mpps_node_ready() -> bool:
+    """True when node and the Node MPPS SCP's ``node_modules`` (dcmjs-dimse) are installed."""
+    return NODE_BIN.is_file() and (MPPS_NODE_DIR / "node_modules" / "dcmjs-dimse").is_dir()
+
+
+def mpps_node_hint() -> str:
+    """What to run when `mpps_node_ready` is False."""
+    if not NODE_BIN.is_file():
+        return (
+            f"missing {NODE_BIN} (Debian packages nodejs and npm). "
+            "Fix: sudo apt-get install -y nodejs npm, then "
+            f"(cd {MPPS_NODE_DIR} && npm ci --omit=dev)"
+        )
+    return (
+        f"dcmjs-dimse is not installed in {MPPS_NODE_DIR}/node_modules. "
+        f"Fix: (cd {MPPS_NODE_DIR} && npm ci --omit=dev), or bash installer/setup.sh test"
+    )
+
+
 # --------------------------------------------------------------------------- peer set
 
 
@@ -688,7 +724,7 @@ class PeerSet:
             needed += [ORTHANC_WORKLIST_PLUGIN, ORTHANC_GDCM_PLUGIN]
         if "orthanc_secure" in new:
             needed.append(ORTHANC_DICOMWEB_PLUGIN)
-        if any(n in OPTIONAL_PEER_AETS for n in new):
+        if any(n in OPTIONAL_PEER_AETS and n not in _WITHOUT_PKI for n in new):
             needed.append(OPENSSL_BIN)
         missing = missing_binaries(*needed)
         if missing:
@@ -927,6 +963,32 @@ class PeerSet:
             "QRIn", "QROut", "-dhl",
         ]  # fmt: skip
         peer = Peer("dcmqrscp", aet, port, folder, data_dir=database, log_path=log_path)
+        return _Launch(peer, argv)
+
+    def _prepare_mpps_pynetdicom(
+        self, aet: str, port: int, folder: Path, log_path: Path, ports: Mapping[str, int]
+    ) -> _Launch:
+        """pynetdicom MPPS SCP (test-peers.md §4), run by this Python."""
+        received = folder / "mpps"
+        argv = [
+            sys.executable, "-u", str(MPPS_PYNETDICOM_SCRIPT), "--port", str(port),
+            "--aet", aet, "--outdir", str(received),
+        ]  # fmt: skip
+        peer = Peer("mpps_pynetdicom", aet, port, folder, data_dir=received, log_path=log_path)
+        return _Launch(peer, argv)
+
+    def _prepare_mpps_node(
+        self, aet: str, port: int, folder: Path, log_path: Path, ports: Mapping[str, int]
+    ) -> _Launch:
+        """MPPS SCP on dcmjs-dimse (Node.js), same behaviour as the pynetdicom one."""
+        if not mpps_node_ready():
+            raise PeerError(mpps_node_hint())
+        received = folder / "mpps"
+        argv = [
+            str(NODE_BIN), str(MPPS_NODE_DIR / "mpps_scp.js"), "--port", str(port),
+            "--aet", aet, "--outdir", str(received),
+        ]  # fmt: skip
+        peer = Peer("mpps_node", aet, port, folder, data_dir=received, log_path=log_path)
         return _Launch(peer, argv)
 
     def _spawn(self, launch: _Launch) -> None:

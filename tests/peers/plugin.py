@@ -5,6 +5,8 @@ Load it from the root ``tests/conftest.py`` with ``pytest_plugins = ["tests.peer
 first time a test requests `peer_set` or one of the per-peer fixtures. The optional peers
 (``orthanc_secure`` and the TLS storescps) start on first request of their own fixture;
 their test certificates (`peer_pki`) are made with openssl into the session's run folder.
+The MPPS SCPs (``mpps_pynetdicom``, ``mpps_node``) run in a peer set of their own
+(`optional_peer_set`), so a test that needs only them does not start Orthanc and DCMTK.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pytest
 from tests.helpers.binaries import require_binaries, running_in_ci
 from tests.peers.harness import (
     ALL_PEERS,
+    NODE_BIN,
     OPENSSL_BIN,
     ORTHANC_DICOMWEB_PLUGIN,
     ORTHANC_GDCM_PLUGIN,
@@ -25,11 +28,16 @@ from tests.peers.harness import (
     PeerError,
     PeerPki,
     PeerSet,
+    mpps_node_hint,
+    mpps_node_ready,
 )
 
 __all__ = [
     "dcmprscp",
     "dcmqrscp",
+    "mpps_node",
+    "mpps_pynetdicom",
+    "optional_peer_set",
     "orthanc",
     "orthanc_dicomweb",
     "orthanc_secure",
@@ -173,3 +181,33 @@ def storescp_tls_expired(peer_set: PeerSet, peer_pki: PeerPki) -> Peer:
 def storescp_tls_untrusted(peer_set: PeerSet, peer_pki: PeerPki) -> Peer:
     """storescp over TLS (AET ``TLSUNTRUSTSCP``) presenting `PeerPki.untrusted_server`."""
     return _start_optional(peer_set, "storescp_tls_untrusted")
+
+
+@pytest.fixture(scope="session")
+def optional_peer_set(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PeerSet]:
+    """An empty peer set for optional peers that need none of the others (MPPS SCPs);
+    each is started by its own fixture on first use and all stop at the session's end."""
+    peers = PeerSet(tmp_path_factory.mktemp("optional-peers"))
+    try:
+        yield peers
+    finally:
+        peers.stop()
+
+
+@pytest.fixture
+def mpps_pynetdicom(optional_peer_set: PeerSet) -> Peer:
+    """pynetdicom MPPS SCP (AET ``MPPSSCP``) writing what it receives into `Peer.data_dir`:
+    ``<uid>.000N.{create,set}.dcm`` per accepted message and ``<uid>.state.dcm``."""
+    return _start_optional(optional_peer_set, "mpps_pynetdicom")
+
+
+@pytest.fixture
+def mpps_node(optional_peer_set: PeerSet) -> Peer:
+    """MPPS SCP on dcmjs-dimse under Node.js (AET ``MPPSNODE``), same behaviour and files as
+    `mpps_pynetdicom`. Skips (fails under ``CI=true``) without node or its node_modules."""
+    require_binaries(NODE_BIN)
+    if not mpps_node_ready():
+        if running_in_ci():
+            pytest.fail(mpps_node_hint(), pytrace=False)
+        pytest.skip(mpps_node_hint())
+    return _start_optional(optional_peer_set, "mpps_node")
