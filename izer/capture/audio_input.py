@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from izer.capture.base import DeviceInfo, SourceError, SourceKind
+from izer.capture.base import DeviceInfo, ProbedAvailability, SourceError, SourceKind
 
 #: Bytes per sample: WAV files are written as 16-bit signed PCM.
 SAMPLE_WIDTH = 2
@@ -237,7 +237,7 @@ def _input_devices(sd: ModuleType) -> list[dict[str, Any]]:
     return [dict(device) for device in devices if device.get("max_input_channels", 0) > 0]
 
 
-class AudioInput:
+class AudioInput(ProbedAvailability):
     """Records voice notes from a microphone into WAV files.
 
     Parameters
@@ -278,23 +278,13 @@ class AudioInput:
         self._overflows = 0
 
     @classmethod
-    def unavailable_reason(cls) -> str:
-        """Why voice notes cannot be recorded here, or ``""`` when they can."""
-        try:
-            sd = _import_sounddevice()
-            if not _input_devices(sd):
-                return (
-                    "no microphone or other audio input device was found: connect one and "
-                    "check the system's sound settings"
-                )
-        except SourceError as exc:
-            return str(exc)
-        return ""
-
-    @classmethod
-    def is_available(cls) -> bool:
-        """Whether sounddevice works here and there is at least one input device."""
-        return not cls.unavailable_reason()
+    def _probe(cls) -> None:
+        """Pass when sounddevice works here and there is at least one input device."""
+        if not _input_devices(_import_sounddevice()):
+            raise SourceError(
+                "no microphone or other audio input device was found: connect one and "
+                "check the system's sound settings"
+            )
 
     @classmethod
     def discover(cls) -> list[DeviceInfo]:

@@ -21,6 +21,34 @@ class SourceError(RuntimeError):
     """A source cannot be opened or stopped working; the message says why, in plain words."""
 
 
+class ProbedAvailability:
+    """Availability of a source kind decided by one probe; subclasses say only how to probe.
+
+    ``_probe()`` returns when the kind is usable here and raises :class:`SourceError` saying
+    what is missing (what to install, what to connect) when it is not. Put this class before
+    :class:`PageSource` or :class:`VideoSource` among the bases so it supplies ``is_available``.
+    """
+
+    @classmethod
+    def _probe(cls) -> None:
+        """Return when usable; raise SourceError naming what is missing otherwise."""
+        raise NotImplementedError(f"{cls.__name__} must define _probe()")
+
+    @classmethod
+    def unavailable_reason(cls) -> str:
+        """Why this kind cannot be used here, or ``""`` when it can."""
+        try:
+            cls._probe()
+        except SourceError as exc:
+            return str(exc)
+        return ""
+
+    @classmethod
+    def is_available(cls) -> bool:
+        """Whether the probe passes: the libraries and devices this kind needs are here."""
+        return not cls.unavailable_reason()
+
+
 class SourceKind(enum.StrEnum):
     """The families of sources; the prefix of a source spec (``opencv:0``, ``file:clip.mp4``)."""
 
@@ -101,13 +129,8 @@ class SourceRequest:
     options: dict[str, str] = field(default_factory=dict)
 
 
-class VideoSource(ABC):
-    """A camera, grabber, stream, file or pattern that delivers :class:`Frame` objects.
-
-    Used by exactly one capture thread: ``open()``, then ``read()`` until it returns ``None``
-    (the source ended, for files and streams), then ``close()``. ``read()`` blocks until the
-    next frame; live sources pace themselves at their frame rate.
-    """
+class _SourceKindClass(ABC):
+    """What every kind of source says about itself before one is opened."""
 
     kind: ClassVar[SourceKind]
 
@@ -120,6 +143,15 @@ class VideoSource(ABC):
     def discover(cls) -> list[DeviceInfo]:
         """The devices of this kind present now (none for kinds that are not devices)."""
         return []
+
+
+class VideoSource(_SourceKindClass):
+    """A camera, grabber, stream, file or pattern that delivers :class:`Frame` objects.
+
+    Used by exactly one capture thread: ``open()``, then ``read()`` until it returns ``None``
+    (the source ended, for files and streams), then ``close()``. ``read()`` blocks until the
+    next frame; live sources pace themselves at their frame rate.
+    """
 
     @property
     @abstractmethod
@@ -172,20 +204,8 @@ class ScannedPage:
     origin: Path | None = None
 
 
-class PageSource(ABC):
+class PageSource(_SourceKindClass):
     """A flatbed, document feeder or film digitizer: a batch of pages, one after another."""
-
-    kind: ClassVar[SourceKind]
-
-    @classmethod
-    @abstractmethod
-    def is_available(cls) -> bool:
-        """Whether the libraries this kind needs are installed and usable here."""
-
-    @classmethod
-    def discover(cls) -> list[DeviceInfo]:
-        """The devices of this kind present now."""
-        return []
 
     @abstractmethod
     def pages(self) -> Iterator[ScannedPage]:

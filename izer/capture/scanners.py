@@ -24,7 +24,14 @@ from typing import Any
 
 import numpy as np
 
-from izer.capture.base import DeviceInfo, PageSource, ScannedPage, SourceError, SourceKind
+from izer.capture.base import (
+    DeviceInfo,
+    PageSource,
+    ProbedAvailability,
+    ScannedPage,
+    SourceError,
+    SourceKind,
+)
 
 #: Text of ``sane_strstatus(SANE_STATUS_NO_DOCS)``: python-sane raises it as ``_sane.error``
 #: (SANE standard 4.3.7 lists the status codes). The SANE library does not translate it.
@@ -138,7 +145,7 @@ def _coerce(option: Any, value: object, device: str) -> object:
     return value
 
 
-class SaneScanner(PageSource):
+class SaneScanner(ProbedAvailability, PageSource):
     """A SANE scanner: flatbed (one page) or document feeder (until empty).
 
     Parameters
@@ -200,18 +207,9 @@ class SaneScanner(PageSource):
         self._device: Any = None  # the python-sane device while pages() scans
 
     @classmethod
-    def unavailable_reason(cls) -> str:
-        """Why SANE cannot be used here, or ``""`` when it can."""
-        try:
-            _sane()
-        except SourceError as exc:
-            return str(exc)
-        return ""
-
-    @classmethod
-    def is_available(cls) -> bool:
-        """Whether python-sane imports and the SANE library starts."""
-        return not cls.unavailable_reason()
+    def _probe(cls) -> None:
+        """Pass when python-sane imports and the SANE library starts."""
+        _sane()
 
     @classmethod
     def discover(cls) -> list[DeviceInfo]:
@@ -409,7 +407,7 @@ class TwainPixelType(enum.IntEnum):
     RGB = 2
 
 
-class TwainScanner(PageSource):
+class TwainScanner(ProbedAvailability, PageSource):
     """A TWAIN data source on Windows: every page the source transfers in one acquisition.
 
     Images come by native transfer (device-independent bitmaps: 8-bit gray or 24-bit
@@ -459,18 +457,9 @@ class TwainScanner(PageSource):
         self.parent_window = parent_window
 
     @classmethod
-    def unavailable_reason(cls) -> str:
-        """Why TWAIN cannot be used here, or ``""`` when it can."""
-        try:
-            _import_twain()
-        except SourceError as exc:
-            return str(exc)
-        return ""
-
-    @classmethod
-    def is_available(cls) -> bool:
-        """True on Windows with pytwain installed."""
-        return not cls.unavailable_reason()
+    def _probe(cls) -> None:
+        """Pass on Windows with pytwain installed."""
+        _import_twain()
 
     @classmethod
     def discover(cls) -> list[DeviceInfo]:

@@ -263,6 +263,33 @@ def _migrate(db: sqlite3.Connection, path: Path) -> None:
             raise
 
 
+def connect_outbox(
+    path: Path | str,
+    setup: Callable[[sqlite3.Connection], object],
+    *,
+    wal: bool = False,
+) -> sqlite3.Connection:
+    """A connection to the outbox file as its users open one, closed again if ``setup`` fails.
+
+    Autocommit (transactions are explicit), shareable between threads (the caller locks),
+    30 s busy timeout, ``synchronous=FULL`` (in WAL mode NORMAL may lose the last commits on
+    a power cut); ``wal`` switches the file to WAL first. ``setup`` then creates or migrates
+    the tables.
+    """
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30.0)
+    try:
+        if wal:
+            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                log.warning("outbox %s: WAL not available here (journal mode %s)", path, mode)
+        db.execute("PRAGMA synchronous=FULL")
+        setup(db)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
 def _is_ordered(kind: JobKind, payload: Mapping[str, Any]) -> bool:
     return kind in ORDERED_KINDS or bool(payload.get("ordered"))
 
@@ -383,20 +410,9 @@ class Outbox:
         self._lock = threading.RLock()
         self._listeners: list[Listener] = []
         self._cancelling: set[int] = set()
-        self._db = sqlite3.connect(
-            path, check_same_thread=False, isolation_level=None, timeout=30.0
-        )
-        try:
-            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                log.warning("outbox %s: WAL not available here (journal mode %s)", path, mode)
-            # FULL: in WAL mode NORMAL may lose the last commits on a power cut; a job must be
-            # on disk before enqueue returns, and the outbox cannot be rebuilt from the files.
-            self._db.execute("PRAGMA synchronous=FULL")
-            _migrate(self._db, path)
-        except BaseException:
-            self._db.close()
-            raise
+        # FULL: a job must be on disk before enqueue returns, and the outbox cannot be rebuilt
+        # from the files.
+        self._db = connect_outbox(path, lambda db: _migrate(db, path), wal=True)
 
     # -- life -------------------------------------------------------------------------------
 
@@ -1238,4 +1254,5 @@ __all__ = [
     "Outbox",
     "OutboxSchemaError",
     "StudyProgress",
+    "connect_outbox",
 ]

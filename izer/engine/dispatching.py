@@ -42,7 +42,6 @@ from __future__ import annotations
 import enum
 import logging
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -69,6 +68,7 @@ from izer.dispatch.outbox import (
     JobState,
     Outbox,
     StudyProgress,
+    connect_outbox,
 )
 from izer.dispatch.stow import BasicAuth, BearerToken, stow_destination
 from izer.model import InstanceRecord, ProcedureState
@@ -242,15 +242,7 @@ class DeliveryLedger:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(
-            self.path, check_same_thread=False, isolation_level=None, timeout=30.0
-        )
-        try:
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_LEDGER_SCHEMA)
-        except BaseException:
-            self._db.close()
-            raise
+        self._db = connect_outbox(self.path, lambda db: db.executescript(_LEDGER_SCHEMA))
 
     def close(self) -> None:
         """Close the connection."""

@@ -34,7 +34,7 @@ import pytest
 from pydicom.dataset import Dataset
 
 from izer.config import Destination, NetworkSettings, StationSettings
-from izer.encode import TransferSyntax, VLKind, vl_image
+from izer.encode import InstanceContext, TransferSyntax, VLKind, vl_image
 from izer.encode.video import VideoKind, probe, video_image, write_video_instance
 from izer.encode.video.syntaxes import VideoSyntax
 from izer.encode.video.writer import encapsulated_stream
@@ -284,8 +284,15 @@ def write_video(folder: Path, case: str, name: str = "") -> Path:
     return path
 
 
-def write_large_video(folder: Path, copies: int = 24) -> Path:
-    """An H.264 HP 4.1 Video Endoscopic instance of about 13.6 MB x ``copies`` (326 MB).
+def write_large_video(
+    folder: Path,
+    copies: int = 24,
+    *,
+    context: InstanceContext | None = None,
+    name: str = "large-video",
+) -> Path:
+    """An H.264 HP 4.1 Video Endoscopic instance of about 13.6 MB x ``copies`` (326 MB),
+    written to ``folder / f"{name}.dcm"``, with ``context`` (a new made-up study if omitted).
 
     Two seconds of noisy 1080p30 are encoded at ~54 Mbit/s, then repeated by stream copy.
     """
@@ -316,11 +323,11 @@ def write_large_video(folder: Path, copies: int = 24) -> Path:
     ds = video_image(
         clip,
         probe(clip),
-        make_context(1, "ES"),
+        context or make_context(1, "ES"),
         kind=VideoKind.ENDOSCOPIC,
         syntax=VideoSyntax.H264_HP41,
     )
-    path = folder / "large-video.dcm"
+    path = folder / f"{name}.dcm"
     write_video_instance(ds, path)
     clip.unlink()
     return path

@@ -39,8 +39,6 @@ import pytest
 from izer.cli.send import main as send_main
 from izer.config import Destination, DestinationKind, TlsSettings, settings_to_toml
 from izer.encode import InstanceContext, SeriesContext, UidFactory
-from izer.encode.video import VideoKind, probe, video_image, write_video_instance
-from izer.encode.video.syntaxes import VideoSyntax
 from izer.engine import Engine
 from izer.engine.dispatching import COMMIT_KEY_PREFIX, Job, JobState
 from tests.dispatch.conftest import (
@@ -52,7 +50,6 @@ from tests.dispatch.conftest import (
     write_large_video,
 )
 from tests.encode.factories import make_context
-from tests.encode.video.conforming import run_ffmpeg
 from tests.engine.test_dispatching import (
     UID_ROOT,
     make_settings,
@@ -93,31 +90,7 @@ class Study:
 
 def _video_in_study(folder: Path, base: InstanceContext, copies: int) -> Path:
     """An H.264 HP 4.1 Video Endoscopic instance of ~13.6 MB x ``copies``, in a new series of
-    ``base``'s study (as :func:`tests.dispatch.conftest.write_large_video` makes it)."""
-    segment = run_ffmpeg(
-        (
-            *("-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30,noise=alls=60:allf=t"),
-            *("-frames:v", "60", "-c:v", "libx264", "-preset", "superfast"),
-            *("-profile:v", "high", "-level:v", "4.1", "-pix_fmt", "yuv420p"),
-            *("-b:v", "45M", "-maxrate", "50M", "-bufsize", "62M", "-g", "30"),
-            *("-movflags", "+faststart"),
-        ),
-        folder / "segment.mp4",
-    )
-    clip = run_ffmpeg(
-        (
-            "-stream_loop",
-            str(copies - 1),
-            "-i",
-            str(segment),
-            "-c",
-            "copy",
-            "-movflags",
-            "+faststart",
-        ),
-        folder / "clip.mp4",
-    )
-    segment.unlink()
+    ``base``'s study (made by :func:`tests.dispatch.conftest.write_large_video`)."""
     uids = UidFactory(UID_ROOT)
     context = dataclasses.replace(
         base,
@@ -125,13 +98,7 @@ def _video_in_study(folder: Path, base: InstanceContext, copies: int) -> Path:
         sop_instance_uid=uids.new(),
         instance_number=1,
     )
-    ds = video_image(
-        clip, probe(clip), context, kind=VideoKind.ENDOSCOPIC, syntax=VideoSyntax.H264_HP41
-    )
-    path = folder / "video.dcm"
-    write_video_instance(ds, path)
-    clip.unlink()
-    return path
+    return write_large_video(folder, copies, context=context, name="video")
 
 
 def _study(folder: Path, stills: int, video_copies: int = 0, seed: int = 0) -> Study:
