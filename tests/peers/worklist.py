@@ -146,3 +146,87 @@ def write_default_worklist(
         )
         paths.append(path)
     return paths
+
+
+def write_worklist_item_in(
+    path: Path, character_set: str | list[str] | None, **kwargs: object
+) -> Dataset:
+    """Write one worklist item (as `write_worklist_item`) encoded in ``character_set``.
+
+    ``None`` writes no Specific Character Set at all: pydicom then writes text as Latin-1
+    bytes, which is what a careless RIS sends. Returns the dataset that was written.
+    """
+    ds = write_worklist_item(path, **kwargs)  # type: ignore[arg-type]
+    _forget_encoded_text(ds)
+    if character_set is None:
+        del ds.SpecificCharacterSet
+    else:
+        ds.SpecificCharacterSet = character_set
+    ds.save_as(path, enforce_file_format=True)
+    return ds
+
+
+def _forget_encoded_text(ds: Dataset) -> None:
+    """Make pydicom encode text afresh (a read or written PersonName keeps its old bytes)."""
+    for element in ds:
+        if element.VR == "SQ":
+            for item in element.value:
+                _forget_encoded_text(item)
+        elif element.VR == "PN" and element.value is not None:
+            element.value = str(element.value)
+
+
+def mislabel_character_set(path: Path, written: str, claimed: str) -> None:
+    """Rewrite the (0008,0005) value of a written file without re-encoding its text.
+
+    Makes a file whose bytes do not decode in the set it declares; both values must have the
+    same length (e.g. ``ISO_IR 100`` written, ``ISO_IR 192`` claimed).
+    """
+    if len(written) != len(claimed):
+        raise ValueError("written and claimed character set terms must have the same length")
+    data = Path(path).read_bytes()
+    if data.count(written.encode()) != 1:
+        raise ValueError(f"{path}: expected {written!r} exactly once")
+    Path(path).write_bytes(data.replace(written.encode(), claimed.encode()))
+
+
+def write_many_worklist_items(
+    folder: Path,
+    count: int,
+    station_aet: str,
+    *,
+    modality: str = "ES",
+    scheduled_date: str | None = None,
+    prefix: str = "IZBULK",
+) -> list[Path]:
+    """Write ``count`` made-up items fast (one template dataset, values changed per file).
+
+    Accessions are ``<prefix><n:06d>``, patient IDs ``<prefix>-<n>``; files ``<accession>.wl``.
+    """
+    template_path = Path(folder) / f"{prefix}-template.tmp"
+    template = write_worklist_item(
+        template_path,
+        f"{prefix}-0",
+        f"{prefix}000000",
+        station_aet,
+        modality,
+        "Bulk^Template",
+        scheduled_date=scheduled_date,
+    )
+    template_path.unlink()
+    step = template.ScheduledProcedureStepSequence[0]
+    paths = []
+    for number in range(1, count + 1):
+        accession = f"{prefix}{number:06d}"
+        template.PatientID = f"{prefix}-{number}"
+        template.PatientName = f"Bulk^Patient {number}"
+        template.AccessionNumber = accession
+        template.StudyInstanceUID = f"2.25.{int.from_bytes(accession.encode(), 'big')}"
+        template.RequestedProcedureID = f"RP{number}"
+        template.file_meta.MediaStorageSOPInstanceUID = f"{template.StudyInstanceUID}.1"
+        step.ScheduledProcedureStepID = f"SPS{number}"
+        step.ScheduledProcedureStepStartTime = f"{8 + number % 10:02d}{number % 60:02d}00"
+        path = Path(folder) / f"{accession}.wl"
+        template.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
