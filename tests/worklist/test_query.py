@@ -36,7 +36,7 @@ def _store(peer: Peer, ds: Dataset) -> None:
 def stored(peer_set: PeerSet) -> None:
     ds = make_secondary_capture(
         patient_name="Quist^Quentin",
-        patient_id="IZT-QR-1",
+        patient_id="IZT-RECON-1",
         accession="IZACCQR1",
         study_instance_uid=STUDY_UID,
     )
@@ -54,7 +54,7 @@ def archive(request: pytest.FixtureRequest, peer_set: PeerSet, stored: None) -> 
 
 
 def test_patient_root_finds_demographics_by_id(archive: Peer) -> None:
-    result = find_patients(factory(), destination(archive), patient_id="IZT-QR-1")
+    result = find_patients(factory(), destination(archive), patient_id="IZT-RECON-1")
     assert len(result.matches) == 1
     patient = result.matches[0]
     assert (patient.name, patient.birth_date) == ("Quist^Quentin", "19800229")
@@ -64,14 +64,14 @@ def test_patient_root_finds_demographics_by_id(archive: Peer) -> None:
 
 def test_patient_root_wildcard_on_name(archive: Peer) -> None:
     result = find_patients(factory(), destination(archive), name="Quist*")
-    assert {p.patient_id for p in result.matches} == {"IZT-QR-1"}
+    assert {p.patient_id for p in result.matches} == {"IZT-RECON-1"}
 
 
 def test_study_root_finds_the_study_by_accession(archive: Peer) -> None:
     result = find_studies(factory(), destination(archive), accession="IZACCQR1")
     [study] = result.matches
     assert study.study_instance_uid == STUDY_UID
-    assert study.patient.patient_id == "IZT-QR-1"
+    assert study.patient.patient_id == "IZT-RECON-1"
     assert study.description == "Reconciliation test"
 
 
