@@ -16,11 +16,14 @@ from izer.cli import (
     devices,
     echo,
     export,
+    procedure,
     queue,
+    reconcile,
     send,
     serve,
     store_cmd,
     studies,
+    worklist,
 )
 from izer.cli.common import EXIT_USAGE, fail, global_options
 from izer.config import SettingsError
@@ -31,8 +34,11 @@ SUBCOMMANDS = (
     capture,
     devices,
     config_cmd,
+    worklist,
+    procedure,
     studies,
     store_cmd,
+    reconcile,
     convert,
     export,
     echo,

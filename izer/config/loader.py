@@ -25,12 +25,17 @@ from typing import Any
 from izer.config.paths import default_config_path
 from izer.config.settings import (
     CHARACTER_SETS,
+    IDENTIFIER_FIELDS,
+    IDENTIFIER_UNIQUE_FIELDS,
     VIDEO_SYNTAX_NAMES,
     Destination,
     DestinationKind,
     DispatchSettings,
+    Role,
     Settings,
     StationSettings,
+    WorklistSettings,
+    expand_identifier,
     video_syntax_known,
 )
 from izer.config.validate import (
@@ -237,6 +242,7 @@ def _check_values(settings: Settings, path: Path) -> None:
     for index, destination in enumerate(settings.destinations):
         _check_commitment_peer(settings, destination, f"destinations[{index}]", fail)
     _check_dispatch(settings, fail)
+    _check_worklist(settings, fail)
 
 
 #: Video encoders the recorder offers; ``auto`` is H.264 up to 1080p60 and HEVC above.
@@ -448,6 +454,88 @@ def _check_dispatch(settings: Settings, fail: typing.Callable[[str, str | None],
         fail("dispatch.max_attempts", f"must be 1 or more, got {dispatch.max_attempts}")
     if dispatch.retention_days < 0:
         fail("dispatch.retention_days", "must be 0 (keep forever) or a number of days")
+
+
+_WORKLIST_DATE = re.compile(r"^\d{8}(-\d{8})?$")
+
+
+def _check_worklist(settings: Settings, fail: typing.Callable[[str, str | None], None]) -> None:
+    worklist: WorklistSettings = settings.worklist
+    for index, name in enumerate(worklist.providers):
+        destination = settings.destination(name)
+        if destination is None:
+            names = ", ".join(d.name for d in settings.destinations) or "none configured"
+            fail(f"worklist.providers[{index}]", f"no destination called {name!r} ({names})")
+        elif destination.kind is not DestinationKind.DICOM:
+            fail(f"worklist.providers[{index}]", f"{name!r} is not a dicom destination")
+        elif Role.WORKLIST not in destination.roles:
+            fail(f"worklist.providers[{index}]", f'{name!r} lacks the role "worklist"')
+    if not re.fullmatch(r"[A-Z0-9_ ]{1,16}", worklist.modality):
+        fail("worklist.modality", f"{worklist.modality!r}: use a code such as ES, XC or OT")
+    date_range = worklist.date_range
+    if date_range not in ("today", "any") and not _WORKLIST_DATE.match(date_range):
+        fail(
+            "worklist.date_range",
+            f"{date_range!r}: use today, any, YYYYMMDD or YYYYMMDD-YYYYMMDD",
+        )
+    elif "-" in date_range and date_range.split("-")[0] > date_range.split("-")[1]:
+        fail("worklist.date_range", f"{date_range!r}: the range ends before it starts")
+    if worklist.station_ae:
+        fail("worklist.station_ae", ae_title_problem(worklist.station_ae))
+    if worklist.fallback_charset not in CHARACTER_SETS:
+        fail(
+            "worklist.fallback_charset",
+            f"{worklist.fallback_charset!r} is not supported; use one of "
+            + ", ".join(sorted(CHARACTER_SETS)),
+        )
+    if worklist.result_cap < 1:
+        fail("worklist.result_cap", f"must be 1 or more, got {worklist.result_cap}")
+    if worklist.refresh_s <= 0:
+        fail("worklist.refresh_s", f"must be more than 0 seconds, got {worklist.refresh_s}")
+    fail(
+        "worklist.unscheduled_id_pattern",
+        _identifier_pattern_problem(worklist.unscheduled_id_pattern, 64, settings),
+    )
+    fail(
+        "worklist.accession_pattern",
+        _identifier_pattern_problem(worklist.accession_pattern, 16, settings),
+    )
+
+
+def _identifier_pattern_problem(pattern: str, limit: int, settings: Settings) -> str | None:
+    """Why an identifier pattern cannot be used: unknown placeholders, characters a DICOM
+    LO/SH value cannot hold, no changing part, or results longer than ``limit``."""
+    known = ", ".join("{" + name + "}" for name in IDENTIFIER_FIELDS)
+    try:
+        fields = list(string.Formatter().parse(pattern))
+    except ValueError as exc:
+        return f"{pattern!r}: {exc} (placeholders: {known})"
+    names = set()
+    for literal, name, spec, conversion in fields:
+        if any(ch in "\\*?" or not 32 <= ord(ch) < 127 for ch in literal):
+            return (
+                f"{pattern!r}: use printable ASCII without \\, * or ? (it becomes a DICOM "
+                "identifier and a query key)"
+            )
+        if name is None:
+            continue
+        if name not in IDENTIFIER_FIELDS or spec or conversion:
+            return f"{pattern!r}: {{{name}}} is not a placeholder here (use {known})"
+        names.add(name)
+    if not names & set(IDENTIFIER_UNIQUE_FIELDS):
+        return (
+            f"{pattern!r} would give every patient the same value; add {{stamp}}, {{time}} "
+            "or {random}"
+        )
+    from datetime import datetime
+
+    sample = expand_identifier(
+        pattern, now=datetime(2099, 12, 31, 23, 59, 59), station_ae=settings.station.ae_title,
+        random_text="ZZZZ",
+    )  # fmt: skip
+    if not sample.strip() or len(sample) > limit:
+        return f"{pattern!r} gives {sample!r} ({len(sample)} characters, at most {limit})"
+    return None
 
 
 # -- writing ----------------------------------------------------------------------------------

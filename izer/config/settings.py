@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 
 class DestinationKind(enum.StrEnum):
@@ -224,6 +225,65 @@ class DispatchSettings:
     retention_days: int = 0
 
 
+#: Placeholders of ``[worklist] unscheduled_id_pattern`` and ``accession_pattern``.
+IDENTIFIER_FIELDS: dict[str, str] = {
+    "date": "the local date, YYYYMMDD",
+    "time": "the local time, HHMMSS",
+    "random": "4 random characters 0-9 and A-Z",
+    "station": "the station's AE title (characters other than A-Z, 0-9, '-' and '_' left out)",
+    "stamp": "12 base-36 characters: 9 from the time in milliseconds, 3 from the AE title",
+}
+#: Placeholders that make each expansion different (a pattern needs one of them).
+IDENTIFIER_UNIQUE_FIELDS = ("time", "random", "stamp")
+_BASE36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _base36(number: int, width: int) -> str:
+    digits = []
+    for _ in range(width):
+        number, digit = divmod(number, 36)
+        digits.append(_BASE36[digit])
+    return "".join(reversed(digits))
+
+
+def expand_identifier(pattern: str, *, now: datetime, station_ae: str, random_text: str) -> str:
+    """Expand an identifier pattern (see :data:`IDENTIFIER_FIELDS`).
+
+    ``random_text`` gives ``{random}`` (4 characters of the caller's choice); the rest comes
+    from ``now`` and ``station_ae``. The pattern is assumed checked (the loader does).
+    """
+    station = "".join(ch for ch in station_ae.upper() if ch.isalnum() or ch in "-_")
+    millis = int(now.timestamp() * 1000)
+    digest = sum((index + 1) * ord(ch) for index, ch in enumerate(station_ae)) % (36**3)
+    return pattern.format(
+        date=now.strftime("%Y%m%d"),
+        time=now.strftime("%H%M%S"),
+        random=random_text[:4].upper(),
+        station=station,
+        stamp=_base36(millis, 9) + _base36(digest, 3),
+    )
+
+
+@dataclass(frozen=True)
+class WorklistSettings:
+    """The Modality Worklist query and the unscheduled (emergency) path.
+
+    ``providers`` empty means every destination with role ``worklist``; ``station_ae`` empty
+    means the station's own AE title; ``date_range`` is ``today``, ``any``, ``YYYYMMDD`` or
+    ``YYYYMMDD-YYYYMMDD``.
+    """
+
+    providers: tuple[str, ...] = ()
+    modality: str = "ES"
+    date_range: str = "today"
+    station_ae: str = ""
+    fallback_charset: str = "ISO_IR 100"
+    result_cap: int = 500
+    refresh_s: float = 60.0
+    unscheduled_id_pattern: str = "TMP-{date}-{time}-{random}"
+    accession_pattern: str = "{stamp}"
+
+
 @dataclass(frozen=True)
 class Settings:
     """All of izer's settings."""
@@ -234,6 +294,7 @@ class Settings:
     listener: ListenerSettings = field(default_factory=ListenerSettings)
     capture: CaptureSettings = field(default_factory=CaptureSettings)
     dispatch: DispatchSettings = field(default_factory=DispatchSettings)
+    worklist: WorklistSettings = field(default_factory=WorklistSettings)
     destinations: tuple[Destination, ...] = ()
 
     def destination(self, name: str) -> Destination | None:

@@ -5,13 +5,30 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from pydicom.dataset import Dataset
+
 from izer.config.settings import DEFAULT_CHARACTER_SET
 from izer.model import Patient
 
 
 @dataclass(frozen=True)
 class StudyContext:
-    """General Study module values (PS3.3 C.7.2.1) plus the patient."""
+    """General Study module values (PS3.3 C.7.2.1) plus the patient and the request.
+
+    Parameters
+    ----------
+    accession_issuer
+        Issuer of Accession Number Sequence (0008,0051) Local Namespace Entity ID, type 3.
+    admission_id
+        Admission ID (0038,0010), Patient Study module (PS3.3 C.7.2.2), type 3.
+    procedure_codes
+        Items of the Procedure Code Sequence (0008,1032), General Study module, type 3
+        (the worklist's Requested Procedure Code Sequence, IHE SWF).
+    request_attributes
+        Items of the Request Attributes Sequence (0040,0275), General Series module
+        (PS3.3 C.7.3.1, Request Attributes Macro Table 10-9), type 3: the scheduled step(s)
+        every series of a worklist procedure carries. Empty for unscheduled work.
+    """
 
     patient: Patient
     study_instance_uid: str
@@ -21,6 +38,10 @@ class StudyContext:
     study_id: str = ""
     description: str = ""
     referring_physician_name: str = ""
+    accession_issuer: str = ""
+    admission_id: str = ""
+    procedure_codes: tuple[Dataset, ...] = ()
+    request_attributes: tuple[Dataset, ...] = ()
 
 
 @dataclass(frozen=True)

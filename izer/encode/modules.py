@@ -1,11 +1,14 @@
 """The modules every IOD shares: SOP Common, Patient, General Study/Series/Equipment, Image Pixel.
 
 Attribute types are those of PS3.3 (C.12.1, C.7.1.1, C.7.2.1, C.7.3.1, C.7.5.1, C.7.6.1,
-C.7.6.3); the type 1/2 lists feed :func:`izer.encode.selfcheck.check_instance`.
+C.7.6.3; the request context of a worklist procedure: C.7.2.2 Admission ID, C.7.2.1
+Procedure Code Sequence, C.7.3.1 Request Attributes Sequence); the type 1/2 lists feed
+:func:`izer.encode.selfcheck.check_instance`.
 """
 
 from __future__ import annotations
 
+import copy
 import enum
 import math
 from datetime import datetime
@@ -125,8 +128,16 @@ def new_instance(sop_class_uid: str, context: InstanceContext) -> Dataset:
     ds.ReferringPhysicianName = study.referring_physician_name
     ds.StudyID = study.study_id
     ds.AccessionNumber = study.accession_number
+    if study.accession_issuer:
+        issuer = Dataset()
+        issuer.LocalNamespaceEntityID = study.accession_issuer
+        ds.IssuerOfAccessionNumberSequence = [issuer]
     if study.description:
         ds.StudyDescription = study.description
+    if study.procedure_codes:  # General Study, type 3 (C.7.2.1)
+        ds.ProcedureCodeSequence = [copy.deepcopy(item) for item in study.procedure_codes]
+    if study.admission_id:  # Patient Study, type 3 (C.7.2.2)
+        ds.AdmissionID = study.admission_id
 
     series = context.series
     ds.Modality = series.modality
@@ -134,6 +145,8 @@ def new_instance(sop_class_uid: str, context: InstanceContext) -> Dataset:
     ds.SeriesNumber = series.series_number
     if series.description:
         ds.SeriesDescription = series.description
+    if study.request_attributes:  # General Series, type 3 (C.7.3.1; Table 10-9)
+        ds.RequestAttributesSequence = [copy.deepcopy(item) for item in study.request_attributes]
 
     equipment = context.equipment
     ds.Manufacturer = equipment.manufacturer

@@ -15,6 +15,7 @@ from izer.engine.exporting import (
     ExportReport,
     ExportStep,
 )
+from izer.worklist import WorklistError, WorklistItem, WorklistQuery, WorklistResult
 
 __all__ = [
     "CAPTURING_STATES",
@@ -31,4 +32,8 @@ __all__ = [
     "ExportReport",
     "ExportStep",
     "FrameProgress",
+    "WorklistError",
+    "WorklistItem",
+    "WorklistQuery",
+    "WorklistResult",
 ]

@@ -65,6 +65,7 @@ from izer.encode import (
     secondary_capture_image,
 )
 from izer.encode.visible_light import VLKind, vl_image
+from izer.engine import scheduling
 from izer.model import (
     CaptureNotice,
     ClipSaved,
@@ -798,16 +799,10 @@ def _open_page_source(
 
 
 def study_context(procedure: Procedure) -> StudyContext:
-    """The study part of every header of ``procedure``."""
-    return StudyContext(
-        patient=procedure.patient,
-        study_instance_uid=procedure.study_uid,
-        study_date=procedure.study_date,
-        study_time=procedure.study_time,
-        accession_number=procedure.accession_number,
-        study_id=str(procedure.procedure_id),
-        description=procedure.description,
-    )
+    """The study part of every header of ``procedure``, with its request context (worklist
+    item: accession, referring physician, Admission ID, procedure codes and the Request
+    Attributes Sequence; see :mod:`izer.engine.scheduling`)."""
+    return scheduling.study_context(procedure)
 
 
 def _capturing(engine: Engine) -> Procedure:

@@ -7,6 +7,7 @@ emitted on the thread that caused them; the GUI re-emits them on its own thread)
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -18,7 +19,8 @@ from psygnal import Signal, SignalGroup
 
 from izer import __version__
 from izer.capture import SyntheticSource
-from izer.config import Destination, Settings, default_storage_folder
+from izer.config import Destination, DestinationKind, Role, Settings, default_storage_folder
+from izer.dispatch.mpps import DiscontinuationReason
 from izer.encode import (
     ConversionType,
     EquipmentContext,
@@ -40,6 +42,7 @@ from izer.engine.converting import (
 )
 from izer.engine.dispatching import DispatchController
 from izer.engine.exporting import ExportOptions, ExportReport, ExportStep, _ExportRun
+from izer.engine.scheduling import ProcedureContext, new_identifier
 from izer.model import (
     CaptureNotice,
     ClipSaved,
@@ -48,11 +51,18 @@ from izer.model import (
     Patient,
     Procedure,
     ProcedureState,
+    Sex,
     StillTaken,
 )
 from izer.model.procedure import ALLOWED_TRANSITIONS, TransitionError
 from izer.net import AssociationFactory, EchoResult, Listener, echo, resolve_destination
 from izer.store import StudyStore
+from izer.worklist import (
+    WorklistItem,
+    WorklistQuery,
+    WorklistResult,
+    find_worklist_all,
+)
 
 if TYPE_CHECKING:
     from izer.capture import DeviceInfo
@@ -60,6 +70,28 @@ if TYPE_CHECKING:
 
 MANUFACTURER = "izer project"
 MODEL_NAME = "izer"
+
+
+def discontinuation_reason(
+    reason: str | DiscontinuationReason | None,
+) -> DiscontinuationReason:
+    """The CID 9300 reason for a code value (``None``: 110513, unspecified).
+
+    Raises
+    ------
+    ValueError
+        For a code that is not in CID 9300, listing them.
+    """
+    if reason is None:
+        return DiscontinuationReason.UNSPECIFIED
+    if isinstance(reason, DiscontinuationReason):
+        return reason
+    wanted = reason.strip()
+    for member in DiscontinuationReason:
+        if wanted in (member.code.value, member.name, member.name.lower().replace("_", "-")):
+            return member
+    known = "; ".join(f"{m.code.value} {m.code.meaning}" for m in DiscontinuationReason)
+    raise ValueError(f"discontinuation reason {reason!r} is not in CID 9300; use one of: {known}")
 
 
 class EngineEvents(SignalGroup):
@@ -111,6 +143,7 @@ class Engine:
         self._series_procedure: int | None = None
         self._captured = 0
         self._stored = 0
+        self._discontinuation: DiscontinuationReason | None = None
         self.capture = CaptureController(self)
         self.dispatch = DispatchController(self)
 
@@ -180,10 +213,13 @@ class Engine:
         accession_number: str = "",
         description: str = "",
         study_instance_uid: str | None = None,
+        context: str = "",
     ) -> Procedure:
         """``IDLE -> PATIENT_SELECTED``: open a procedure for ``patient``.
 
-        The Study Instance UID is the worklist's when given, otherwise a new one.
+        The Study Instance UID is the worklist's when given, otherwise a new one. ``context``
+        is the request context as JSON (:class:`~izer.engine.scheduling.ProcedureContext`);
+        :meth:`select_worklist_item` and :meth:`select_unscheduled` give it.
         """
         with self._lock:
             if self.state is not ProcedureState.IDLE:
@@ -193,6 +229,7 @@ class Engine:
                 study_instance_uid or self.uids.new(),
                 accession_number=accession_number,
                 description=description,
+                context=context,
             )
             self._procedure = procedure
             self.capture.reset_series()
@@ -200,8 +237,147 @@ class Engine:
         self.events.procedure_changed.emit(procedure)
         return procedure
 
+    def select_worklist_item(self, item: WorklistItem) -> Procedure:
+        """``IDLE -> PATIENT_SELECTED`` for a worklist item: it becomes the procedure's context.
+
+        The item's Study Instance UID (so that RIS, PACS and the images agree), Accession
+        Number, description and demographics; its Request Attributes Sequence, Referring
+        Physician, Admission ID and procedure codes go into every instance (see
+        :mod:`izer.engine.scheduling`) and its scheduled step into the MPPS.
+
+        Raises
+        ------
+        ValueError
+            When the item has no Study Instance UID, or a value cannot be written in the
+            station's character set (the message names it).
+        TransitionError
+            When a procedure is already selected.
+        """
+        context = ProcedureContext.from_item(item)
+        recipes.check_identity(
+            item.patient,
+            item.accession_number,
+            item.description,
+            self.settings.station.character_set,
+        )
+        return self.select_patient(
+            item.patient,
+            accession_number=item.accession_number,
+            description=item.description,
+            study_instance_uid=item.study_instance_uid,
+            context=context.to_json(),
+        )
+
+    def select_unscheduled(
+        self,
+        patient_name: str,
+        *,
+        birth_date: str = "",
+        sex: Sex = Sex.UNKNOWN,
+        patient_id: str | None = None,
+        description: str = "",
+    ) -> Procedure:
+        """``IDLE -> PATIENT_SELECTED`` for a patient without a worklist entry (emergency).
+
+        The Patient ID is ``patient_id`` or a temporary one, and the Accession Number a new
+        one, both from the ``[worklist]`` patterns; the Study Instance UID is izer's. The
+        procedure is unscheduled: its MPPS follows PS3.4 F.7.2.1 (the generated Study
+        Instance UID, the other scheduling attributes empty).
+
+        Raises
+        ------
+        ValueError
+            When the name is empty, or a value is malformed or not writable in the station's
+            character set.
+        TransitionError
+            When a procedure is already selected.
+        """
+        if not patient_name.strip():
+            raise ValueError(
+                "Patient's Name is empty; type at least a family name (e.g. Doe^John, or "
+                "Unknown^Male for an unidentified patient)"
+            )
+        station = self.settings.station
+        worklist = self.settings.worklist
+        patient = Patient(
+            patient_id=patient_id
+            or new_identifier(worklist.unscheduled_id_pattern, station.ae_title),
+            name=patient_name.strip(),
+            birth_date=birth_date,
+            sex=Sex(sex),
+        )
+        accession = new_identifier(worklist.accession_pattern, station.ae_title)
+        recipes.check_identity(patient, accession, description, station.character_set)
+        return self.select_patient(
+            patient,
+            accession_number=accession,
+            description=description,
+            context=ProcedureContext().to_json(),
+        )
+
+    def worklist_providers(self, names: Sequence[str] | None = None) -> list[Destination]:
+        """The worklist providers: ``names`` (configured names or ``AET@host:port``), else
+        ``[worklist] providers``, else every dicom destination with role ``worklist``.
+
+        Raises
+        ------
+        ValueError
+            For an unknown name.
+        """
+        chosen = names or self.settings.worklist.providers
+        if chosen:
+            return [self.destination(name) for name in chosen]
+        return [
+            d
+            for d in self.settings.destinations
+            if Role.WORKLIST in d.roles and d.kind is DestinationKind.DICOM
+        ]
+
+    def default_worklist_query(self, today: dt.date | None = None) -> WorklistQuery:
+        """The nurse's broad query from ``[worklist]``: date range, station AE, modality."""
+        worklist = self.settings.worklist
+        day = today or dt.date.today()
+        date_range = worklist.date_range
+        if date_range == "today":
+            date_range = day.strftime("%Y%m%d")
+        elif date_range == "any":
+            date_range = ""
+        return WorklistQuery(
+            station_ae_title=worklist.station_ae or self.settings.station.ae_title,
+            start_date=date_range,
+            modality=worklist.modality,
+        )
+
+    def worklist(
+        self, query: WorklistQuery | None = None, *, providers: Sequence[str] | None = None
+    ) -> WorklistResult:
+        """Ask the worklist providers (all at once) and merge their items.
+
+        ``query`` defaults to :meth:`default_worklist_query`; at most ``[worklist]
+        result_cap`` items come from each provider (the query is then cancelled).
+
+        Raises
+        ------
+        ValueError
+            For an unknown provider name.
+        WorklistError
+            When no provider is configured or none answered (naming each).
+        """
+        worklist = self.settings.worklist
+        return find_worklist_all(
+            self.associations,
+            self.worklist_providers(providers),
+            query or self.default_worklist_query(),
+            limit=worklist.result_cap,
+            fallback_charset=worklist.fallback_charset,
+        )
+
     def start(self) -> Procedure:
-        """``PATIENT_SELECTED -> IN_PROGRESS`` (or back from ``REVIEW``): capture is on."""
+        """``PATIENT_SELECTED -> IN_PROGRESS`` (or back from ``REVIEW``): capture is on.
+
+        The first time, an MPPS N-CREATE (IN PROGRESS) is queued for every destination with
+        role ``mpps`` (see :class:`~izer.engine.dispatching.DispatchController`).
+        """
         return self._move(ProcedureState.IN_PROGRESS)
 
     def review(self) -> Procedure:
@@ -211,14 +387,40 @@ class Engine:
         return self._move(ProcedureState.REVIEW)
 
     def complete(self) -> Procedure:
-        """``REVIEW -> COMPLETED``."""
+        """``REVIEW -> COMPLETED``; the MPPS is set COMPLETED listing every instance.
+
+        Raises
+        ------
+        ValueError
+            When an MPPS is open and nothing was captured into it: a COMPLETED MPPS must list
+            at least one series (PS3.4 F.7.2.2), so discontinue the procedure instead.
+        """
+        self._check_move(ProcedureState.COMPLETED)
+        self.dispatch.check_mpps_completable()
         return self._move(ProcedureState.COMPLETED)
 
-    def discontinue(self) -> Procedure:
-        """``IN_PROGRESS | REVIEW -> DISCONTINUED`` (a recording is saved first)."""
+    def discontinue(self, reason: str | DiscontinuationReason | None = None) -> Procedure:
+        """``IN_PROGRESS | REVIEW -> DISCONTINUED`` (a recording is saved first).
+
+        ``reason`` is a Code Value of PS3.16 CID 9300 (e.g. ``110514`` "Incorrect worklist
+        entry selected" after choosing the wrong patient); it goes into the MPPS N-SET
+        DISCONTINUED. Default: ``110513`` "Discontinued for unspecified reason".
+
+        Raises
+        ------
+        ValueError
+            For a code that is not in CID 9300 (the message lists them).
+        """
+        chosen = discontinuation_reason(reason)
         self._check_move(ProcedureState.DISCONTINUED)
         self.capture.stop_recording()
-        return self._move(ProcedureState.DISCONTINUED)
+        with self._lock:
+            self._discontinuation = chosen
+        try:
+            return self._move(ProcedureState.DISCONTINUED)
+        finally:
+            with self._lock:
+                self._discontinuation = None
 
     def append(self, procedure_id: int | None = None) -> Procedure:
         """``COMPLETED -> APPENDING``: add captures to a completed procedure's study."""
@@ -247,6 +449,16 @@ class Engine:
         self.events.state_changed.emit(old, ProcedureState.IDLE)
         self.events.procedure_changed.emit(None)
 
+    def _save_context(self, procedure_id: int, context: str, mpps_uid: str) -> Procedure:
+        """Store a procedure's new context (the MPPS state changed) and keep it current."""
+        with self._lock:
+            procedure = self.store.set_procedure_context(
+                procedure_id, context=context, mpps_uid=mpps_uid
+            )
+            if self._procedure is not None and self._procedure.procedure_id == procedure_id:
+                self._procedure = procedure
+            return procedure
+
     def _check_move(self, to_state: ProcedureState) -> None:
         """Raise :class:`TransitionError` unless the state machine allows ``to_state`` now."""
         state = self.state
@@ -261,6 +473,10 @@ class Engine:
             procedure = self.store.transition(self._procedure.procedure_id, to_state)
             self._procedure = procedure
         self.events.state_changed.emit(old, to_state)
+        with self._lock:  # a handler may have saved a new context (the MPPS)
+            current = self._procedure
+            if current is not None and current.procedure_id == procedure.procedure_id:
+                procedure = current
         self.events.procedure_changed.emit(procedure)
         return procedure
 

@@ -20,6 +20,12 @@ and runs them (:mod:`izer.dispatch.outbox` has the rules on order, retries and c
 * When a procedure is COMPLETED and ``[dispatch] auto_send`` names destinations, its study is
   sent there.
 * ``purge()`` removes local files under ``[dispatch] retention_days`` (see its docs).
+* MPPS (PS3.4 F.7): when a procedure first enters IN_PROGRESS (or APPENDING: a completed
+  MPPS may not be set again, so appending opens a new one), an N-CREATE job is queued for
+  every destination with role ``mpps``; when it is COMPLETED or DISCONTINUED, the N-SET job
+  with the Performed Series Sequence of every instance of the procedure's study (the ones an
+  earlier MPPS of the procedure listed left out). MPPS jobs are strictly ordered per
+  destination (:mod:`izer.dispatch.outbox`), so an SCP that is down gets them in order later.
 
 The delivery ledger
     Two tables of the outbox file, ``engine_deliveries`` (one row per instance and
@@ -53,11 +59,19 @@ from typing import TYPE_CHECKING, Any
 from psygnal import Signal, SignalGroup
 from pydicom.uid import generate_uid
 
-from izer.config import Destination, DestinationKind
+from izer.config import Destination, DestinationKind, Role
 from izer.dispatch.commitment import failure_meaning, request_commitment
 from izer.dispatch.cstore import store_files
 from izer.dispatch.errors import DeliveryError
 from izer.dispatch.folder_sink import copy_to_folder, validate_layout
+from izer.dispatch.mpps import (
+    DiscontinuationReason,
+    MppsMessage,
+    MppsStatus,
+    mpps_job_handler,
+    mpps_job_key,
+    mpps_payload,
+)
 from izer.dispatch.outbox import (
     OUTBOX_NAME,
     PENDING_STATES,
@@ -71,7 +85,15 @@ from izer.dispatch.outbox import (
     connect_outbox,
 )
 from izer.dispatch.stow import BasicAuth, BearerToken, stow_destination
-from izer.model import InstanceRecord, ProcedureState
+from izer.engine.scheduling import (
+    MppsState,
+    ProcedureContext,
+    new_pps_id,
+    performed_series,
+    performed_step,
+    protocol_name,
+)
+from izer.model import InstanceRecord, Procedure, ProcedureState
 from izer.net.listener import CommitmentReport, Listener
 from izer.store.store import StoreError
 
@@ -468,7 +490,13 @@ class DispatchController:
             if self._dispatcher is None:
                 self._dispatcher = Dispatcher(
                     self.outbox,
-                    {JobKind.STORE: self._run_store, JobKind.COMMIT: self._run_commit},
+                    {
+                        JobKind.STORE: self._run_store,
+                        JobKind.COMMIT: self._run_commit,
+                        JobKind.MPPS: mpps_job_handler(
+                            self.engine.destination, self.engine.associations
+                        ),
+                    },
                     concurrency={d.name: d.concurrency for d in self.engine.settings.destinations},
                     on_job=self._on_job,
                 )
@@ -539,7 +567,8 @@ class DispatchController:
             states.append(JobState.WAITING)
         paused = self.outbox.paused()
         return any(
-            job.destination not in paused and job.kind in (JobKind.STORE, JobKind.COMMIT)
+            job.destination not in paused
+            and job.kind in (JobKind.STORE, JobKind.COMMIT, JobKind.MPPS)
             for job in self.outbox.jobs(states=states)
         )
 
@@ -1153,8 +1182,103 @@ class DispatchController:
         if waiting:  # it gave up waiting earlier: let it see the result now
             self.outbox.retry([job.job_id for job in waiting])
 
+    # -- MPPS -----------------------------------------------------------------------------------
+
+    def mpps_destinations(self) -> list[Destination]:
+        """The destinations with role ``mpps``."""
+        return [d for d in self.engine.settings.destinations if Role.MPPS in d.roles]
+
+    def check_mpps_completable(self) -> None:
+        """Raise ``ValueError`` when the active procedure's open MPPS would list nothing.
+
+        A COMPLETED MPPS must list at least one series (PS3.4 F.7.2.2, final state).
+        """
+        procedure = self.engine.procedure
+        if procedure is None:
+            return
+        context = ProcedureContext.of(procedure)
+        if context.mpps is None or self._mpps_series(procedure, context):
+            return
+        raise ValueError(
+            "nothing was captured in this procedure (since it was last completed), and a "
+            "COMPLETED MPPS must list at least one image; discontinue it instead "
+            "(e.g. reason 110514 for a wrong worklist entry)"
+        )
+
+    def _mpps_series(self, procedure: Procedure, context: ProcedureContext) -> list[Any]:
+        store = self.engine.store
+        return performed_series(
+            store.instances(procedure.study_uid),
+            store.series(procedure.study_uid),
+            protocol=protocol_name(procedure, context),
+            performing_physician=context.performing_physician,
+            leave_out=context.reported,
+        )
+
+    def _on_mpps_state(self, new: ProcedureState) -> None:
+        """Queue the MPPS message a state change calls for (see the module docstring)."""
+        procedure = self.engine.procedure
+        if procedure is None:
+            return
+        context = ProcedureContext.of(procedure)
+        settings = self.engine.settings
+        if new in (ProcedureState.IN_PROGRESS, ProcedureState.APPENDING):
+            destinations = self.mpps_destinations()
+            if context.mpps is not None or not destinations:
+                return
+            now = datetime.now().replace(microsecond=0)
+            mpps = MppsState(
+                uid=self.engine.uids.new(),
+                pps_id=new_pps_id(settings, now),
+                start=now,
+                destinations=tuple(d.name for d in destinations),
+            )
+            step = performed_step(settings, procedure, context, mpps)
+            payload = mpps_payload(step, MppsMessage.CREATE)
+            # The context first: a crash after it leaves an N-CREATE to queue at most, never
+            # an MPPS instance izer does not know it made.
+            self.engine._save_context(
+                procedure.procedure_id, context.with_mpps(mpps).to_json(), mpps.uid
+            )
+            for name in mpps.destinations:
+                self._enqueue_mpps(name, mpps_job_key(step, MppsMessage.CREATE), payload, procedure)
+            log.info("MPPS %s (PPS ID %s) created IN PROGRESS", mpps.uid, mpps.pps_id)
+        elif new.is_closed and context.mpps is not None:
+            mpps = context.mpps
+            status = (
+                MppsStatus.COMPLETED if new is ProcedureState.COMPLETED else MppsStatus.DISCONTINUED
+            )
+            reason = self.engine._discontinuation if status is MppsStatus.DISCONTINUED else None
+            if status is MppsStatus.DISCONTINUED and reason is None:
+                reason = DiscontinuationReason.UNSPECIFIED
+            series = self._mpps_series(procedure, context)
+            end = max(datetime.now().replace(microsecond=0), mpps.start)
+            step = performed_step(settings, procedure, context, mpps, end=end, series=series)
+            payload = mpps_payload(step, MppsMessage.SET, status, reason)
+            listed = [ref[1] for s in series for ref in (*s.images, *s.non_images)]
+            self.engine._save_context(
+                procedure.procedure_id, context.with_mpps(None, reported=listed).to_json(), mpps.uid
+            )
+            for name in mpps.destinations:
+                self._enqueue_mpps(
+                    name, mpps_job_key(step, MppsMessage.SET, status), payload, procedure
+                )
+            log.info("MPPS %s set %s (%d instance(s))", mpps.uid, status.value, len(listed))
+
+    def _enqueue_mpps(
+        self, destination: str, key: str, payload: dict[str, Any], procedure: Procedure
+    ) -> None:
+        job = self.outbox.enqueue(
+            JobKind.MPPS, destination, sop_uid=key, study_uid=procedure.study_uid, payload=payload
+        )
+        self._announce(job)
+
     def _on_state_changed(self, old: ProcedureState, new: ProcedureState) -> None:
-        """``[dispatch] auto_send``: a completed procedure's study goes out."""
+        """MPPS messages, and ``[dispatch] auto_send``: a completed procedure's study goes out."""
+        try:
+            self._on_mpps_state(new)
+        except Exception:
+            log.exception("could not queue the MPPS message for %s", new.value)
         destinations = self.engine.settings.dispatch.auto_send
         procedure = self.engine.procedure
         if new is not ProcedureState.COMPLETED or not destinations or procedure is None:

@@ -83,6 +83,11 @@ class Procedure:
         Accession Number (0008,0050), empty when unscheduled.
     description
         Study or procedure description.
+    context
+        The request context as JSON text (worklist item or unscheduled, MPPS state), written
+        and read by the engine; empty for procedures made before it existed.
+    mpps_uid
+        SOP Instance UID of the procedure's current MPPS instance, empty before one exists.
     """
 
     procedure_id: int
@@ -93,3 +98,5 @@ class Procedure:
     state: ProcedureState
     accession_number: str = ""
     description: str = ""
+    context: str = ""
+    mpps_uid: str = ""

@@ -78,6 +78,11 @@ MIGRATIONS: tuple[str, ...] = (
         UNIQUE (kind, destination, sop_uid)
     );
     """,
+    # 2: the procedure's request context (JSON, see izer.engine.scheduling) and its MPPS.
+    """
+    ALTER TABLE procedures ADD COLUMN context TEXT NOT NULL DEFAULT '';
+    ALTER TABLE procedures ADD COLUMN mpps_uid TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -192,6 +192,72 @@ class StudyStore:
         fsync_folder(target.parent)
         return self._index(header_ds, target, target.stat().st_size)
 
+    def replace_instance(self, sop_uid: str, new_file: Path) -> InstanceRecord:
+        """Put ``new_file`` in the place of the stored instance ``sop_uid``, by renaming it.
+
+        For an instance whose header was corrected (patient reconciliation, PS3.3 C.12.1.1.9:
+        same SOP Instance UID): ``new_file`` must be complete, fsync'ed and checked, on the
+        store's file system (see :meth:`scratch_path`), with the same SOP Instance, Series and
+        Study UIDs. It is renamed over the old file (the same rules as :meth:`adopt_file`), and
+        the index takes its patient, study accession number and instance row from it.
+
+        Raises
+        ------
+        StoreError
+            When the index does not hold ``sop_uid``, the file is not a readable Part-10 file
+            with the same identifying UIDs, or cannot be renamed; the stored file and the
+            index are then unchanged and ``new_file`` is left where it is.
+        """
+        source = Path(new_file)
+        with self._lock:
+            row = self._db.execute(
+                "SELECT i.path, i.series_uid, s.study_uid FROM instances i "
+                "JOIN series s ON s.series_uid = i.series_uid WHERE i.sop_uid = ?",
+                (sop_uid,),
+            ).fetchone()
+        if row is None:
+            raise StoreError(f"no instance {sop_uid} in the store to replace")
+        relative, series_uid, study_uid = row
+        header_ds = _read_header(source)
+        header = _require_identity(header_ds, str(source))
+        if header != (study_uid, series_uid, sop_uid):
+            raise StoreError(
+                f"{source}: its Study, Series or SOP Instance UID differs from the stored "
+                f"instance {sop_uid}; a replacement keeps all three (store it as a new instance)"
+            )
+        old_path = self.folder / relative
+        target = self.path_for(*header)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(source, target)
+        except OSError as exc:
+            if exc.errno == errno.EXDEV:
+                raise StoreError(
+                    f"{source}: lies on another file system than the store; make it with "
+                    "scratch_path()"
+                ) from exc
+            raise StoreError(f"{source}: cannot be moved into the store ({exc.strerror})") from exc
+        fsync_folder(target.parent)
+        if old_path != target:
+            old_path.unlink(missing_ok=True)
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                record = self._index_rows(header_ds, target, target.stat().st_size)
+                patient_key = self._db.execute(
+                    "SELECT patient_key FROM patients WHERE patient_id = ? AND issuer = ?",
+                    (_text(header_ds, "PatientID"), _text(header_ds, "IssuerOfPatientID")),
+                ).fetchone()[0]
+                self._db.execute(
+                    "UPDATE studies SET patient_key = ?, accession_number = ? WHERE study_uid = ?",
+                    (patient_key, _text(header_ds, "AccessionNumber"), study_uid),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return record
+
     def delete_instance(self, sop_uid: str) -> bool:
         """Remove one instance: its file first, then its index row.
 
@@ -447,8 +513,12 @@ class StudyStore:
         *,
         accession_number: str = "",
         description: str = "",
+        context: str = "",
     ) -> Procedure:
-        """Record a new procedure in ``PATIENT_SELECTED`` and make it the active one."""
+        """Record a new procedure in ``PATIENT_SELECTED`` and make it the active one.
+
+        ``context`` is the engine's request context (JSON text), kept as it is.
+        """
         now = _now()
         local = datetime.now()
         study_date, study_time = local.strftime("%Y%m%d"), local.strftime("%H%M%S")
@@ -459,8 +529,8 @@ class StudyStore:
                 patient_key = self._upsert_patient(patient)
                 cursor = self._db.execute(
                     "INSERT INTO procedures (patient_key, study_uid, study_date, study_time, "
-                    "accession_number, description, state, active, created_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+                    "accession_number, description, context, state, active, created_at, "
+                    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
                     (
                         patient_key,
                         study_uid,
@@ -468,6 +538,7 @@ class StudyStore:
                         study_time,
                         accession_number,
                         description,
+                        context,
                         ProcedureState.PATIENT_SELECTED.value,
                         now,
                         now,
@@ -490,7 +561,35 @@ class StudyStore:
             state=ProcedureState.PATIENT_SELECTED,
             accession_number=accession_number,
             description=description,
+            context=context,
         )
+
+    def set_procedure_context(
+        self, procedure_id: int, *, context: str | None = None, mpps_uid: str | None = None
+    ) -> Procedure:
+        """Replace a procedure's request context (JSON text) and/or its MPPS SOP Instance UID.
+
+        Raises
+        ------
+        StoreError
+            When there is no such procedure.
+        """
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._procedure_state(procedure_id)  # raises for an unknown procedure
+                self._db.execute(
+                    "UPDATE procedures SET context = COALESCE(?, context), "
+                    "mpps_uid = COALESCE(?, mpps_uid), updated_at = ? WHERE procedure_id = ?",
+                    (context, mpps_uid, _now(), procedure_id),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        procedure = self.procedure(procedure_id)
+        assert procedure is not None
+        return procedure
 
     def transition(self, procedure_id: int, to_state: ProcedureState) -> Procedure:
         """Move a procedure to ``to_state``, checked and recorded in one transaction.
@@ -526,6 +625,39 @@ class StudyStore:
         assert procedure is not None
         return procedure
 
+    def set_study_patient(
+        self, study_uid: str, patient: Patient, *, accession_number: str | None = None
+    ) -> list[Procedure]:
+        """Give every procedure of ``study_uid`` the patient ``patient`` (reconciliation).
+
+        The accession number changes too when given. Returns the procedures changed, none
+        when no procedure has that study (a study imported or converted).
+        """
+        now = _now()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                patient_key = self._upsert_patient(patient)
+                self._db.execute(
+                    "UPDATE procedures SET patient_key = ?, "
+                    "accession_number = COALESCE(?, accession_number), updated_at = ? "
+                    "WHERE study_uid = ?",
+                    (patient_key, accession_number, now, study_uid),
+                )
+                ids = [
+                    row[0]
+                    for row in self._db.execute(
+                        "SELECT procedure_id FROM procedures WHERE study_uid = ? "
+                        "ORDER BY procedure_id",
+                        (study_uid,),
+                    ).fetchall()
+                ]
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return [p for p in (self.procedure(i) for i in ids) if p is not None]
+
     def active_procedure(self) -> Procedure | None:
         """The procedure the station is attached to, as left by the last run."""
         with self._lock:
@@ -540,7 +672,7 @@ class StudyStore:
             row = self._db.execute(
                 "SELECT pr.procedure_id, p.patient_id, p.patient_name, p.birth_date, p.sex, "
                 "p.issuer, pr.study_uid, pr.study_date, pr.study_time, pr.state, "
-                "pr.accession_number, pr.description "
+                "pr.accession_number, pr.description, pr.context, pr.mpps_uid "
                 "FROM procedures pr JOIN patients p ON p.patient_key = pr.patient_key "
                 "WHERE pr.procedure_id = ?",
                 (procedure_id,),
@@ -558,6 +690,8 @@ class StudyStore:
             state=ProcedureState(row[9]),
             accession_number=row[10],
             description=row[11],
+            context=row[12],
+            mpps_uid=row[13],
         )
 
     def transitions(self, procedure_id: int) -> list[tuple[ProcedureState, ProcedureState]]:
