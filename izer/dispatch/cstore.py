@@ -863,7 +863,7 @@ class _Sender:
         if "Status" not in response:
             if association.acse.is_aborted("a-abort"):
                 why = "the receiver aborted the association (A-ABORT)"
-            elif association.acse.is_aborted("a-p-abort") or not association.dul.is_alive():
+            elif association.acse.is_aborted("a-p-abort"):
                 why = "the connection closed"
             else:
                 why = f"no answer within {self.network.dimse_timeout_s:g} s (dimse_timeout_s)"

@@ -359,9 +359,11 @@ def test_a_receiver_aborting_mid_transfer_is_transient_and_the_rest_is_not_sent(
     assert [failure.path for failure in error.value.failures] == files
     assert all(failure.transient for failure in error.value.failures)
     assert "no C-STORE response from ABORTSCP" in error.value.failures[0].message
-    # storescp sends A-ABORT and closes at once: which one pynetdicom sees first is a race
+    # storescp sends A-ABORT and closes at once: which one pynetdicom notices first is a race
+    # (rarely neither, and the sender only learns it at the DIMSE timeout)
     assert re.search(
-        r"aborted the association|the connection closed", error.value.failures[0].message
+        r"aborted the association|the connection closed|no answer within",
+        error.value.failures[0].message,
     )
     assert "not sent to ABORTSCP" in error.value.failures[1].message
     assert not error.value.outcomes
