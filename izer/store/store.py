@@ -178,6 +178,18 @@ class StudyStore:
         source = Path(path)
         header_ds = _read_header(source)
         header = _require_identity(header_ds, str(source))
+        target = self._move_in(source, header, "import it (a copy) instead of adopting it")
+        return self._index(header_ds, target, target.stat().st_size)
+
+    def _move_in(self, source: Path, header: tuple[str, str, str], instead: str) -> Path:
+        """Rename a checked file to the place of ``header`` (study, series, SOP UIDs), synced.
+
+        Raises
+        ------
+        StoreError
+            When the rename fails; ``instead`` says what to do when the file lies on another
+            file system.
+        """
         target = self.path_for(*header)
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -185,12 +197,11 @@ class StudyStore:
         except OSError as exc:
             if exc.errno == errno.EXDEV:
                 raise StoreError(
-                    f"{source}: lies on another file system than the store; import it "
-                    "(a copy) instead of adopting it"
+                    f"{source}: lies on another file system than the store; {instead}"
                 ) from exc
             raise StoreError(f"{source}: cannot be moved into the store ({exc.strerror})") from exc
         fsync_folder(target.parent)
-        return self._index(header_ds, target, target.stat().st_size)
+        return target
 
     def replace_instance(self, sop_uid: str, new_file: Path) -> InstanceRecord:
         """Put ``new_file`` in the place of the stored instance ``sop_uid``, by renaming it.
@@ -226,18 +237,7 @@ class StudyStore:
                 f"instance {sop_uid}; a replacement keeps all three (store it as a new instance)"
             )
         old_path = self.folder / relative
-        target = self.path_for(*header)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.replace(source, target)
-        except OSError as exc:
-            if exc.errno == errno.EXDEV:
-                raise StoreError(
-                    f"{source}: lies on another file system than the store; make it with "
-                    "scratch_path()"
-                ) from exc
-            raise StoreError(f"{source}: cannot be moved into the store ({exc.strerror})") from exc
-        fsync_folder(target.parent)
+        target = self._move_in(source, header, "make it with scratch_path()")
         if old_path != target:
             old_path.unlink(missing_ok=True)
         with self._lock:
