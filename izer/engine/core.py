@@ -465,6 +465,19 @@ class Engine:
         if to_state not in ALLOWED_TRANSITIONS.get(state, frozenset()):
             raise TransitionError(state, to_state)
 
+    def refresh_procedure(self) -> Procedure | None:
+        """Re-read the active procedure from the store after it changed there (for example its
+        patient, by reconciliation), and announce it with ``procedure_changed``."""
+        with self._lock:
+            if self._procedure is None:
+                return None
+            procedure = self.store.procedure(self._procedure.procedure_id)
+            if procedure is None:
+                return self._procedure
+            self._procedure = procedure
+        self.events.procedure_changed.emit(procedure)
+        return procedure
+
     def _move(self, to_state: ProcedureState) -> Procedure:
         with self._lock:
             if self._procedure is None:

@@ -434,13 +434,10 @@ class _Discard:
 
 
 def _refresh_active_procedure(engine: Engine, procedures: list[Procedure]) -> None:
-    """The engine's cached active procedure takes the new patient (events announce it)."""
+    """The engine's active procedure takes the new patient (events announce it)."""
     current = engine.procedure
-    for procedure in procedures:
-        if current is not None and procedure.procedure_id == current.procedure_id:
-            with engine._lock:
-                engine._procedure = procedure
-            engine.events.procedure_changed.emit(procedure)
+    if current is not None and any(p.procedure_id == current.procedure_id for p in procedures):
+        engine.refresh_procedure()
 
 
 __all__ = [
