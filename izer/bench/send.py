@@ -36,9 +36,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,13 +46,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from izer.bench.peers import IZER_AET, free_port, nodelay_env, running_scp, tool
 from izer.bench.scratch import BENCH_ROOT
 from izer.bench.timing import PairedResult
 from izer.dispatch.errors import DeliveryError
 
 #: The receiver's AE title and the senders' calling AE titles.
 SCP_AET = "BENCHSCP"
-IZER_AET = "IZERBENCH"
 #: PDU sizes DCMTK accepts (``storescp``/``storescu --max-pdu``).
 DCMTK_PDU_RANGE = (4096, 131072)
 DEFAULT_PDUS = (16384, 65536, 131072)
@@ -162,20 +159,7 @@ def _pdu_name(pdu: int) -> str:
 
 
 def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        raise RuntimeError(f"the send benchmark needs {name} on the PATH (DCMTK, ffmpeg)")
-    return path
-
-
-def _nodelay_env() -> dict[str, str]:
-    return {**os.environ, "TCP_NODELAY": "1"}
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return tool(name, "send")
 
 
 class _Receiver:
@@ -200,42 +184,16 @@ class _Receiver:
 @contextmanager
 def _storescp(root: Path, pdu: int, expected: int) -> Iterator[_Receiver]:
     """``storescp`` on a free loopback port writing into ``root/received``; stopped after."""
-    from izer.config import Destination, NetworkSettings, StationSettings
-    from izer.net import AssociationFactory, echo
-
     folder = root / "received"
     folder.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     argv = [
         _tool("storescp"), "--aetitle", SCP_AET, "+xa", "+B", "-dhl",
         "--max-pdu", str(pdu), "-od", str(folder), str(port),
     ]  # fmt: skip
     log_path = root / f"storescp-{pdu}.log"
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=_nodelay_env()
-        )
-    try:
-        factory = AssociationFactory(
-            StationSettings(ae_title=IZER_AET, uid_root=BENCH_ROOT),
-            NetworkSettings(connect_timeout_s=1, acse_timeout_s=5),
-        )
-        target = Destination(name="storescp", ae_title=SCP_AET, host="127.0.0.1", port=port)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not echo(factory, target).ok:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"storescp did not start: {log_path.read_text(errors='replace')[-2000:]}"
-                )
-            time.sleep(0.1)
+    with running_scp(argv, aet=SCP_AET, port=port, log_path=log_path, timeout_s=START_TIMEOUT_S):
         yield _Receiver(port, folder, expected)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 # --------------------------------------------------------------------------- the senders
@@ -475,7 +433,7 @@ def _measure(
     sync = _tool("sync")
     storescu = _storescu_command(paths, receiver.port, pdu, video=is_video)
     driver = _driver_command(list_file, receiver.port, pdu)
-    env = _nodelay_env()
+    env = nodelay_env()
 
     def prepare() -> None:
         receiver.empty()

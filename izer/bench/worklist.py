@@ -14,12 +14,8 @@ the ratio slightly kinder to izer than a like-for-like comparison.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,13 +24,13 @@ from pathlib import Path
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
+from izer.bench.peers import IZER_AET, free_port, nodelay_env, running_scp, tool
 from izer.bench.scratch import BENCH_ROOT
 from izer.bench.timing import PairedResult, paired
 from izer.config import Destination, NetworkSettings, StationSettings
-from izer.net import AssociationFactory, echo
+from izer.net import AssociationFactory
 from izer.worklist import WorklistQuery, find_worklist
 
-IZER_AET = "IZERBENCH"
 SCP_AET = "BENCHWL"
 MODALITY = "ES"
 MWL_FIND = "1.2.840.10008.5.1.4.31"
@@ -64,16 +60,7 @@ class WorklistReport:
 
 
 def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        raise RuntimeError(f"the worklist benchmark needs {name} on the PATH (DCMTK)")
-    return path
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return tool(name, "worklist")
 
 
 def write_items(folder: Path, count: int, today: str) -> None:
@@ -116,35 +103,12 @@ def _wlmscpfs(root: Path, count: int, today: str) -> Iterator[int]:
     folder.mkdir(parents=True)
     (folder / "lockfile").write_bytes(b"")
     write_items(folder, count, today)
-    port = _free_port()
+    port = free_port()
     argv = [_tool("wlmscpfs"), "-dfp", str(database), "-dhl", "-csk", "-s", str(port)]
-    log_path = root / "wlmscpfs.log"
-    environment = {**os.environ, "TCP_NODELAY": "1"}
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=environment
-        )
-    try:
-        factory = AssociationFactory(
-            StationSettings(ae_title=IZER_AET, uid_root=BENCH_ROOT),
-            NetworkSettings(connect_timeout_s=1, acse_timeout_s=5),
-        )
-        target = Destination(name="wlmscpfs", ae_title=SCP_AET, host="127.0.0.1", port=port)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not echo(factory, target).ok:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"wlmscpfs did not start: {log_path.read_text(errors='replace')[-2000:]}"
-                )
-            time.sleep(0.1)
+    with running_scp(
+        argv, aet=SCP_AET, port=port, log_path=root / "wlmscpfs.log", timeout_s=START_TIMEOUT_S
+    ):
         yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def run(items: int = 1000, runs: int = 5) -> WorklistReport:
@@ -173,7 +137,7 @@ def run(items: int = 1000, runs: int = 5) -> WorklistReport:
                 _tool("findscu"), "-W", "-aet", IZER_AET, "-aec", SCP_AET,
                 "127.0.0.1", str(port), str(query_file),
             ]  # fmt: skip
-            environment = {**os.environ, "TCP_NODELAY": "1"}
+            environment = nodelay_env()
             mapped: list[int] = []
 
             def izer_side(run: int) -> None:
