@@ -66,7 +66,7 @@ pip_install() {
 }
 
 npm_install() {
-    # The Node MPPS test SCP's dependencies (dcmjs-dimse, pinned by package-lock.json),
+    # The Node test peers' dependencies (dcmjs-dimse, pinned by package-lock.json),
     # installed again only when the lock file changed.
     local folder="$1" stamp="$1/node_modules/.package-lock.json"
     if [ ! -f "$stamp" ] || [ "$folder/package-lock.json" -nt "$stamp" ]; then
@@ -88,7 +88,7 @@ case "$mode" in
             genisoimage xvfb openssl libsane-dev libportaudio2 gcc python3-dev nodejs
         # Debian's nodejs lacks npm (package npm); NodeSource's nodejs bundles it.
         command -v npm >/dev/null || apt_install npm
-        npm_install tests/peers/mpps_scp
+        npm_install tests/peers/node_peers
         make_venv
         pip_install "[dev]"
         "$venv/bin/ruff" check .

@@ -17,7 +17,7 @@ over TLS (``storescp_tls``, ``storescp_tls_client`` requiring a client certifica
 ``storescp_tls_expired`` and ``storescp_tls_untrusted``). Their keys and certificates are
 made with ``openssl`` into ``<run_dir>/pki`` by `make_peer_pki` (`PeerSet.pki`); none is
 ever committed. Two MPPS SCPs are optional too (test-peers.md §4): ``mpps_pynetdicom``
-(``tests/peers/mpps_pynetdicom.py``) and ``mpps_node`` (``tests/peers/mpps_scp/mpps_scp.js``
+(``tests/peers/mpps_pynetdicom.py``) and ``mpps_node`` (``tests/peers/node_peers/mpps_scp.js``
 on dcmjs-dimse, a DIMSE stack independent of pynetdicom; its ``node_modules`` come from
 ``npm ci`` in that folder, done by ``installer/setup.sh test``). Both write what they
 receive into `Peer.data_dir` as ``<uid>.000N.{create,set}.dcm`` and ``<uid>.state.dcm``.
@@ -88,8 +88,8 @@ ORTHANC_GDCM_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancGdcm.so")
 ORTHANC_DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
 OPENSSL_BIN = Path("/usr/bin/openssl")
 NODE_BIN = Path("/usr/bin/node")
-#: The Node MPPS SCP's folder: script, package.json/package-lock.json and node_modules.
-MPPS_NODE_DIR = Path(__file__).resolve().parent / "mpps_scp"
+#: The Node test peers (dcmjs-dimse): scripts, package.json, package-lock.json, node_modules.
+NODE_PEERS_DIR = Path(__file__).resolve().parent / "node_peers"
 MPPS_PYNETDICOM_SCRIPT = Path(__file__).resolve().parent / "mpps_pynetdicom.py"
 
 #: AE title of every supported peer, keyed by peer name.
@@ -591,8 +591,8 @@ def _probe_context(client: CertKey | None) -> ssl.SSLContext:
 
 
 def mpps_node_ready() -> bool:
-    """True when node and the Node MPPS SCP's ``node_modules`` (dcmjs-dimse) are installed."""
-    return NODE_BIN.is_file() and (MPPS_NODE_DIR / "node_modules" / "dcmjs-dimse").is_dir()
+    """True when node and the Node test peers' ``node_modules`` (dcmjs-dimse) are installed."""
+    return NODE_BIN.is_file() and (NODE_PEERS_DIR / "node_modules" / "dcmjs-dimse").is_dir()
 
 
 def mpps_node_hint() -> str:
@@ -601,11 +601,11 @@ def mpps_node_hint() -> str:
         return (
             f"missing {NODE_BIN} (Debian packages nodejs and npm). "
             "Fix: sudo apt-get install -y nodejs npm, then "
-            f"(cd {MPPS_NODE_DIR} && npm ci --omit=dev)"
+            f"(cd {NODE_PEERS_DIR} && npm ci --omit=dev)"
         )
     return (
-        f"dcmjs-dimse is not installed in {MPPS_NODE_DIR}/node_modules. "
-        f"Fix: (cd {MPPS_NODE_DIR} && npm ci --omit=dev), or bash installer/setup.sh test"
+        f"dcmjs-dimse is not installed in {NODE_PEERS_DIR}/node_modules. "
+        f"Fix: (cd {NODE_PEERS_DIR} && npm ci --omit=dev), or bash installer/setup.sh test"
     )
 
 
@@ -985,7 +985,7 @@ class PeerSet:
             raise PeerError(mpps_node_hint())
         received = folder / "mpps"
         argv = [
-            str(NODE_BIN), str(MPPS_NODE_DIR / "mpps_scp.js"), "--port", str(port),
+            str(NODE_BIN), str(NODE_PEERS_DIR / "mpps_scp.js"), "--port", str(port),
             "--aet", aet, "--outdir", str(received),
         ]  # fmt: skip
         peer = Peer("mpps_node", aet, port, folder, data_dir=received, log_path=log_path)

@@ -2,7 +2,7 @@
 
     python tests/peers/mpps_pynetdicom.py --port 11117 --aet MPPSSCP --outdir DIR
 
-Behaviour (PS3.4 F.7.2), the same as ``mpps_scp/mpps_scp.js`` on dcmjs-dimse:
+Behaviour (PS3.4 F.7.2), the same as ``node_peers/mpps_scp.js`` on dcmjs-dimse:
 
 * Verification and the MPPS SOP Class are accepted.
 * N-CREATE must carry Performed Procedure Step Status ``IN PROGRESS`` (else 0x0106) and an
