@@ -622,26 +622,6 @@ class _Meter:
             self.callback(value, self.total)
 
 
-def _keep_responses_for_the_sender(association: Association) -> None:
-    """Stop the association's own reactor thread from taking C-STORE responses.
-
-    pynetdicom 3.0's reactor polls the DIMSE queue between ``send_c_store`` pausing it and
-    the pause taking effect; a response it takes there is dropped ("Received unexpected
-    C-STORE service message"), and the sender waits ``dimse_timeout_s`` and aborts the rest
-    of the batch (seen in about 1 of 70 batches of 200 stills). A storage association
-    carries no requests from the peer, so only the sender (which reads blocking) may read.
-    """
-    dimse = association.dimse
-    take = dimse.get_msg
-
-    def get_msg(block: bool = False):  # type: ignore[no-untyped-def]
-        if not block and threading.current_thread() is association:
-            return None, None
-        return take(block)
-
-    dimse.get_msg = get_msg  # type: ignore[method-assign]
-
-
 def _pace(association: Association, meter: _Meter, stall_s: float) -> None:
     """Make this association's P-DATA wait for room in pynetdicom's send queue.
 
@@ -717,9 +697,10 @@ class _Sender:
         contexts = [(abstract, [syntax]) for abstract, syntax in batch.pairs]
         to_transcode: list[tuple[FileItem, list[str]]] = []
         try:
-            with self.factory.associate(self.destination, contexts) as association:
+            with self.factory.associate(
+                self.destination, contexts, peer_sends_requests=False
+            ) as association:
                 _pace(association, self.meter, self.network.network_timeout_s)
-                _keep_responses_for_the_sender(association)
                 accepted = {
                     (str(cx.abstract_syntax), str(cx.transfer_syntax[0]))
                     for cx in association.accepted_contexts

@@ -565,7 +565,9 @@ def _send(
     what = f"MPPS {label} of {step.sop_instance_uid} (PPS ID {step.pps_id})"
     peer = destination.address
     try:
-        with factory.associate(destination, [MPPS_SOP_CLASS]) as association:
+        with factory.associate(
+            destination, [MPPS_SOP_CLASS], peer_sends_requests=False
+        ) as association:
             status, _ = _exchange(association, message, dataset, step.sop_instance_uid)
             if "Status" not in status:
                 association.abort()

@@ -528,7 +528,7 @@ def print_films(
     contexts = [GRAYSCALE_META, COLOR_META] if preset.color else [GRAYSCALE_META]
     done = 0
     try:
-        with factory.associate(destination, contexts) as association:
+        with factory.associate(destination, contexts, peer_sends_requests=False) as association:
             accepted = _accepted(association)
             color = preset.color and COLOR_META in accepted
             if not color and GRAYSCALE_META not in accepted:

@@ -290,7 +290,10 @@ def run_find(
     problems: list[CharsetWarning] = []
     truncated = cancelled = False
     final: int | None = None
-    with _identifiers_unlogged(), factory.associate(destination, [model]) as association:
+    with (
+        _identifiers_unlogged(),
+        factory.associate(destination, [model], peer_sends_requests=False) as association,
+    ):
         for status, found in association.send_c_find(identifier, model):
             if not status:
                 raise FindFailed(
