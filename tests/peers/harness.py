@@ -21,6 +21,11 @@ ever committed. Two MPPS SCPs are optional too (test-peers.md §4): ``mpps_pynet
 on dcmjs-dimse, a DIMSE stack independent of pynetdicom; its ``node_modules`` come from
 ``npm ci`` in that folder, done by ``installer/setup.sh test``). Both write what they
 receive into `Peer.data_dir` as ``<uid>.000N.{create,set}.dcm`` and ``<uid>.state.dcm``.
+Two Print SCPs on dcmjs-dimse are optional as well (``tests/peers/node_peers/print_scp.js``,
+PS3.4 Annex H): ``print_node`` accepts the Basic Color and the Basic Grayscale Print
+Management Meta SOP Classes, ``print_node_gray`` (``--gray-only``) the grayscale one only. Each
+printed film lands in `Peer.data_dir` as ``film_NNNN/`` holding ``filmbox.json`` and one
+``imagebox_<position>.dcm`` per image box set.
 """
 
 from __future__ import annotations
@@ -124,15 +129,19 @@ OPTIONAL_PEER_AETS: dict[str, str] = {
     **{name: variant[0] for name, variant in TLS_STORESCP_VARIANTS.items()},
     "mpps_pynetdicom": "MPPSSCP",
     "mpps_node": "MPPSNODE",
+    "print_node": "PRINTNODE",
+    "print_node_gray": "PRINTGRAY",
 }
 OPTIONAL_PEER_BINARIES: dict[str, Path] = {
     "orthanc_secure": ORTHANC_BIN,
     **{name: PEER_BINARIES["storescp"] for name in TLS_STORESCP_VARIANTS},
     "mpps_pynetdicom": Path(sys.executable),
     "mpps_node": NODE_BIN,
+    "print_node": NODE_BIN,
+    "print_node_gray": NODE_BIN,
 }
 #: Optional peers that need no test certificates.
-_WITHOUT_PKI = frozenset({"mpps_pynetdicom", "mpps_node"})
+_WITHOUT_PKI = frozenset({"mpps_pynetdicom", "mpps_node", "print_node", "print_node_gray"})
 OPTIONAL_PEERS: tuple[str, ...] = tuple(OPTIONAL_PEER_AETS)
 #: User name of ``orthanc_secure``'s HTTP basic authentication (the password is random).
 SECURE_HTTP_USER = "izer"
@@ -591,7 +600,10 @@ def _probe_context(client: CertKey | None) -> ssl.SSLContext:
 
 
 def mpps_node_ready() -> bool:
-    """True when node and the Node test peers' ``node_modules`` (dcmjs-dimse) are installed."""
+    """True when node and the Node test peers' ``node_modules`` (dcmjs-dimse) are installed.
+
+    The Node Print SCPs (``print_node``, ``print_node_gray``) need the same.
+    """
     return NODE_BIN.is_file() and (NODE_PEERS_DIR / "node_modules" / "dcmjs-dimse").is_dir()
 
 
@@ -989,6 +1001,34 @@ class PeerSet:
             "--aet", aet, "--outdir", str(received),
         ]  # fmt: skip
         peer = Peer("mpps_node", aet, port, folder, data_dir=received, log_path=log_path)
+        return _Launch(peer, argv)
+
+    def _prepare_print_node(
+        self, aet: str, port: int, folder: Path, log_path: Path, ports: Mapping[str, int]
+    ) -> _Launch:
+        """Color and grayscale Print SCP on dcmjs-dimse (Node.js), PS3.4 Annex H."""
+        return self._print_node_launch("print_node", aet, port, folder, log_path, gray_only=False)
+
+    def _prepare_print_node_gray(
+        self, aet: str, port: int, folder: Path, log_path: Path, ports: Mapping[str, int]
+    ) -> _Launch:
+        """The dcmjs-dimse Print SCP with ``--gray-only``: it rejects the color meta context."""
+        return self._print_node_launch(
+            "print_node_gray", aet, port, folder, log_path, gray_only=True
+        )
+
+    def _print_node_launch(
+        self, name: str, aet: str, port: int, folder: Path, log_path: Path, *, gray_only: bool
+    ) -> _Launch:
+        """``node print_scp.js``; films land in ``<folder>/print/film_NNNN/``."""
+        if not mpps_node_ready():
+            raise PeerError(mpps_node_hint())
+        films = folder / "print"
+        argv = [
+            str(NODE_BIN), str(NODE_PEERS_DIR / "print_scp.js"), "--port", str(port),
+            "--aet", aet, "--outdir", str(films), *(["--gray-only"] if gray_only else []),
+        ]  # fmt: skip
+        peer = Peer(name, aet, port, folder, data_dir=films, log_path=log_path)
         return _Launch(peer, argv)
 
     def _spawn(self, launch: _Launch) -> None:

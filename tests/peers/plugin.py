@@ -5,8 +5,9 @@ Load it from the root ``tests/conftest.py`` with ``pytest_plugins = ["tests.peer
 first time a test requests `peer_set` or one of the per-peer fixtures. The optional peers
 (``orthanc_secure`` and the TLS storescps) start on first request of their own fixture;
 their test certificates (`peer_pki`) are made with openssl into the session's run folder.
-The MPPS SCPs (``mpps_pynetdicom``, ``mpps_node``) run in a peer set of their own
-(`optional_peer_set`), so a test that needs only them does not start Orthanc and DCMTK.
+The MPPS SCPs (``mpps_pynetdicom``, ``mpps_node``) and the Node Print SCPs (``print_node``,
+``print_node_gray``) run in a peer set of their own (`optional_peer_set`), so a test that needs
+only them does not start Orthanc and DCMTK.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ __all__ = [
     "orthanc_secure",
     "peer_pki",
     "peer_set",
+    "print_node",
+    "print_node_gray",
     "storescp",
     "storescp_tls",
     "storescp_tls_client",
@@ -185,8 +188,9 @@ def storescp_tls_untrusted(peer_set: PeerSet, peer_pki: PeerPki) -> Peer:
 
 @pytest.fixture(scope="session")
 def optional_peer_set(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PeerSet]:
-    """An empty peer set for optional peers that need none of the others (MPPS SCPs);
-    each is started by its own fixture on first use and all stop at the session's end."""
+    """An empty peer set for optional peers that need none of the others (MPPS SCPs, Node
+    Print SCPs); each is started by its own fixture on first use and all stop at the session's
+    end."""
     peers = PeerSet(tmp_path_factory.mktemp("optional-peers"))
     try:
         yield peers
@@ -205,9 +209,34 @@ def mpps_pynetdicom(optional_peer_set: PeerSet) -> Peer:
 def mpps_node(optional_peer_set: PeerSet) -> Peer:
     """MPPS SCP on dcmjs-dimse under Node.js (AET ``MPPSNODE``), same behaviour and files as
     `mpps_pynetdicom`. Skips (fails under ``CI=true``) without node or its node_modules."""
+    _require_node_peers()
+    return _start_optional(optional_peer_set, "mpps_node")
+
+
+def _require_node_peers() -> None:
+    """Skip (fail under ``CI=true``) without node or the Node peers' node_modules."""
     require_binaries(NODE_BIN)
     if not mpps_node_ready():
         if running_in_ci():
             pytest.fail(mpps_node_hint(), pytrace=False)
         pytest.skip(mpps_node_hint())
-    return _start_optional(optional_peer_set, "mpps_node")
+
+
+@pytest.fixture
+def print_node(optional_peer_set: PeerSet) -> Peer:
+    """Color and grayscale Print SCP on dcmjs-dimse under Node.js (AET ``PRINTNODE``).
+
+    Each printed film lands in `Peer.data_dir` as ``film_NNNN/`` (``filmbox.json`` and one
+    ``imagebox_<position>.dcm`` per image box set). Skips (fails under ``CI=true``) without
+    node or its node_modules.
+    """
+    _require_node_peers()
+    return _start_optional(optional_peer_set, "print_node")
+
+
+@pytest.fixture
+def print_node_gray(optional_peer_set: PeerSet) -> Peer:
+    """The same Print SCP started with ``--gray-only`` (AET ``PRINTGRAY``): it rejects the
+    Basic Color Print Management Meta context."""
+    _require_node_peers()
+    return _start_optional(optional_peer_set, "print_node_gray")

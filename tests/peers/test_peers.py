@@ -8,15 +8,23 @@ import socket
 import subprocess
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from pydicom import dcmread
 from pydicom.dataset import Dataset
-from pydicom.uid import SecondaryCaptureImageStorage, generate_uid
+from pydicom.uid import ImplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 from pynetdicom import AE, evt
+from pynetdicom.association import Association
 from pynetdicom.events import Event
 from pynetdicom.sop_class import (
+    BasicColorImageBox,
+    BasicColorPrintManagementMeta,
+    BasicFilmBox,
+    BasicFilmSession,
+    BasicGrayscaleImageBox,
     BasicGrayscalePrintManagementMeta,
     ModalityWorklistInformationFind,
     Printer,
@@ -347,6 +355,349 @@ def test_dcmqrscp_moves_study_to_listener(peer_set: PeerSet, dcmqrscp: Peer) -> 
     assert statuses, "no C-MOVE response"
     assert statuses[-1] == 0x0000, f"C-MOVE statuses {statuses}\n{dcmqrscp.log_tail()}"
     assert received.get_nowait() == ds.SOPInstanceUID
+
+
+# ------------------------------------------------------------- print_node (dcmjs-dimse)
+
+
+def _print_assoc(peer: Peer, *metas: str, implicit_only: bool = False) -> Association:
+    """Associate with a Node Print SCP proposing *metas* (Implicit VR LE only if asked)."""
+    ae = _ae()
+    for meta in metas:
+        if implicit_only:
+            ae.add_requested_context(meta, ImplicitVRLittleEndian)
+        else:
+            ae.add_requested_context(meta)
+    assoc = ae.associate(peer.host, peer.port, ae_title=peer.aet)
+    assert assoc.is_established, f"print association rejected\n{peer.log_tail()}"
+    _keep_reactor_off_responses(assoc)
+    return assoc
+
+
+def _keep_reactor_off_responses(assoc: Association) -> None:
+    """Work around a pynetdicom 3.0 requestor race seen under load.
+
+    Its reactor thread polls the DIMSE queue (``get_msg(block=False)``) and may take a response
+    off it between ``send_n_*`` pausing it and waiting for that response: the log says
+    "Received unexpected N-ACTION service message" and the call ends in a DIMSE timeout. A print
+    SCP sends no requests of its own, so the reactor's polls are answered with nothing; the
+    blocking reads of the ``send_n_*`` calls are untouched.
+    """
+    get_msg = assoc.dimse.get_msg
+
+    def wait_only(block: bool = False) -> tuple[int | None, object | None]:
+        return get_msg(block=True) if block else (None, None)
+
+    assoc.dimse.get_msg = wait_only  # type: ignore[method-assign,assignment]
+
+
+def _film_session(assoc: Association, meta: str) -> str:
+    """N-CREATE a Basic Film Session; return its UID."""
+    session = Dataset()
+    session.NumberOfCopies = 1
+    session.MediumType = "PAPER"
+    session.FilmDestination = "MAGAZINE"
+    uid = generate_uid()
+    status, echoed = assoc.send_n_create(session, BasicFilmSession, uid, meta_uid=meta)
+    assert status.Status == 0x0000, f"film session N-CREATE {status}"
+    assert echoed is not None and echoed.MediumType == "PAPER"
+    return uid
+
+
+def _film_box_dataset(session_uid: str, display_format: str) -> Dataset:
+    film_box = Dataset()
+    film_box.ImageDisplayFormat = display_format
+    film_box.FilmOrientation = "PORTRAIT"
+    film_box.FilmSizeID = "14INX17IN"
+    reference = Dataset()
+    reference.ReferencedSOPClassUID = BasicFilmSession
+    reference.ReferencedSOPInstanceUID = session_uid
+    film_box.ReferencedFilmSessionSequence = [reference]
+    return film_box
+
+
+def _film_box(
+    assoc: Association, meta: str, session_uid: str, display_format: str
+) -> tuple[str, list[Dataset]]:
+    """N-CREATE a film box; return its UID and its Referenced Image Box Sequence items."""
+    uid = generate_uid()
+    film_box = _film_box_dataset(session_uid, display_format)
+    status, answer = assoc.send_n_create(film_box, BasicFilmBox, uid, meta_uid=meta)
+    assert status.Status == 0x0000, f"film box N-CREATE {status}"
+    assert answer is not None
+    assert answer.ImageDisplayFormat == display_format
+    return uid, list(answer.ReferencedImageBoxSequence)
+
+
+def _image_box(position: int, pixels: np.ndarray) -> Dataset:
+    """Image Box N-SET dataset: color (rows, columns, 3) uint8 sent color-by-plane, or
+    grayscale (rows, columns) uint8 / 12-bit uint16 (PS3.3 C.13.5)."""
+    item = Dataset()
+    item.Rows, item.Columns = pixels.shape[:2]
+    item.PixelRepresentation = 0
+    if pixels.ndim == 3:
+        item.SamplesPerPixel = 3
+        item.PhotometricInterpretation = "RGB"
+        item.PlanarConfiguration = 1
+        item.BitsAllocated, item.BitsStored, item.HighBit = 8, 8, 7
+        item.PixelData = np.ascontiguousarray(pixels.transpose(2, 0, 1)).tobytes()
+    else:
+        item.SamplesPerPixel = 1
+        item.PhotometricInterpretation = "MONOCHROME2"
+        bits = (8, 8, 7) if pixels.dtype == np.uint8 else (16, 12, 11)
+        item.BitsAllocated, item.BitsStored, item.HighBit = bits
+        item.PixelData = pixels.astype("<u2" if bits[0] == 16 else np.uint8).tobytes()
+    box = Dataset()
+    box.ImageBoxPosition = position
+    if pixels.ndim == 3:
+        box.BasicColorImageSequence = [item]
+    else:
+        box.BasicGrayscaleImageSequence = [item]
+    return box
+
+
+def _films(peer: Peer) -> list[str]:
+    assert peer.data_dir is not None
+    return sorted(p.name for p in peer.data_dir.glob("film_*"))
+
+
+def _next_film(before: list[str]) -> str:
+    last = max((int(name.removeprefix("film_")) for name in before), default=0)
+    return f"film_{last + 1:04d}"
+
+
+def _rgb_patterns() -> list[np.ndarray]:
+    """Two distinct 6 x 8 RGB patterns: a red/green gradient and a blue checkerboard."""
+    rows, cols = np.mgrid[0:6, 0:8]
+    first = np.stack([rows * 40, cols * 30, np.full_like(rows, 7)], axis=-1).astype(np.uint8)
+    second = np.stack(
+        [np.full_like(rows, 200), 255 - cols * 20, ((rows + cols) % 2) * 255], axis=-1
+    ).astype(np.uint8)
+    return [first, second]
+
+
+def test_print_node_prints_color_film_with_the_pixels_sent(print_node: Peer) -> None:
+    meta = BasicColorPrintManagementMeta
+    patterns = _rgb_patterns()
+    before = _films(print_node)
+    assoc = _print_assoc(print_node, meta)
+    try:
+        status, printer = assoc.send_n_get(
+            [0x21100010, 0x21100030], Printer, PrinterInstance, meta_uid=meta
+        )
+        assert status.Status == 0x0000, f"printer N-GET {status}"
+        assert printer.PrinterStatus == "NORMAL"
+        assert printer.PrinterName == "IZER TEST PRINTER"
+        session_uid = _film_session(assoc, meta)
+        film_box_uid, boxes = _film_box(assoc, meta, session_uid, r"STANDARD\2,1")
+        assert [b.ReferencedSOPClassUID for b in boxes] == [BasicColorImageBox] * 2
+        for position, (box, pixels) in enumerate(zip(boxes, patterns, strict=True), start=1):
+            status, _ = assoc.send_n_set(
+                _image_box(position, pixels),
+                box.ReferencedSOPClassUID,
+                box.ReferencedSOPInstanceUID,
+                meta_uid=meta,
+            )
+            assert status.Status == 0x0000, f"image box {position} N-SET {status}"
+        status, _ = assoc.send_n_action(None, 1, BasicFilmBox, film_box_uid, meta_uid=meta)
+        assert status.Status == 0x0000, f"film box N-ACTION {status}\n{print_node.log_tail()}"
+        first = _films(print_node)
+        # a second print (of the whole film session) is a second film
+        status, _ = assoc.send_n_action(None, 1, BasicFilmSession, session_uid, meta_uid=meta)
+        assert status.Status == 0x0000, f"film session N-ACTION {status}"
+        second = _films(print_node)
+        status = assoc.send_n_delete(BasicFilmBox, film_box_uid, meta_uid=meta)
+        assert status.Status == 0x0000
+        status = assoc.send_n_delete(BasicFilmSession, session_uid, meta_uid=meta)
+        assert status.Status == 0x0000
+    finally:
+        assoc.release()
+    assert first == [*before, _next_film(before)]
+    assert second == [*first, _next_film(first)]
+    assert print_node.data_dir is not None
+    assert not list(print_node.data_dir.glob(".film_*")), "a partial film was left behind"
+    for name in first[-1:] + second[-1:]:
+        folder = print_node.data_dir / name
+        summary = json.loads((folder / "filmbox.json").read_text(encoding="utf-8"))
+        assert summary["calling_aet"] == "IZERSMOKE"
+        assert summary["meta_sop_class"] == meta
+        assert summary["film_session"]["MediumType"] == "PAPER"
+        assert summary["film_box"]["ImageDisplayFormat"] == r"STANDARD\2,1"
+        assert summary["film_box"]["FilmSizeID"] == "14INX17IN"
+        assert [(b["position"], b["sop_class"]) for b in summary["image_boxes"]] == [
+            (1, BasicColorImageBox),
+            (2, BasicColorImageBox),
+        ]
+        for entry, pixels, box in zip(summary["image_boxes"], patterns, boxes, strict=True):
+            stored = dcmread(folder / entry["file"])
+            assert stored.SOPClassUID == BasicColorImageBox
+            assert stored.SOPInstanceUID == box.ReferencedSOPInstanceUID
+            assert stored.ImageBoxPosition == entry["position"]
+            item = stored.BasicColorImageSequence[0]
+            assert (item.PhotometricInterpretation, item.PlanarConfiguration) == ("RGB", 1)
+            assert item.PixelData == np.ascontiguousarray(pixels.transpose(2, 0, 1)).tobytes()
+
+
+def test_print_node_prints_12_bit_grayscale_on_the_grayscale_meta(print_node: Peer) -> None:
+    meta = BasicGrayscalePrintManagementMeta
+    pixels = (np.arange(5 * 7, dtype=np.uint16).reshape(5, 7) * 117) % 4096
+    pixels[0, 0] = 4095
+    before = _films(print_node)
+    assoc = _print_assoc(print_node, meta, implicit_only=True)
+    try:
+        session_uid = _film_session(assoc, meta)
+        film_box_uid, boxes = _film_box(assoc, meta, session_uid, r"ROW\1,2")
+        assert [b.ReferencedSOPClassUID for b in boxes] == [BasicGrayscaleImageBox] * 3
+        status, _ = assoc.send_n_set(
+            _image_box(2, pixels), BasicGrayscaleImageBox, boxes[1].ReferencedSOPInstanceUID,
+            meta_uid=meta,
+        )  # fmt: skip
+        assert status.Status == 0x0000, f"image box N-SET {status}\n{print_node.log_tail()}"
+        status, _ = assoc.send_n_action(None, 1, BasicFilmBox, film_box_uid, meta_uid=meta)
+        assert status.Status == 0x0000, f"film box N-ACTION {status}"
+    finally:
+        assoc.release()
+    after = _films(print_node)
+    assert after == [*before, _next_film(before)]
+    assert print_node.data_dir is not None
+    folder = print_node.data_dir / after[-1]
+    summary = json.loads((folder / "filmbox.json").read_text(encoding="utf-8"))
+    assert summary["meta_sop_class"] == meta
+    assert summary["film_box"]["ImageDisplayFormat"] == r"ROW\1,2"
+    assert summary["image_boxes"] == [
+        {
+            "position": 2,
+            "sop_class": BasicGrayscaleImageBox,
+            "sop_instance": boxes[1].ReferencedSOPInstanceUID,
+            "file": "imagebox_2.dcm",
+        }
+    ]
+    item = dcmread(folder / "imagebox_2.dcm").BasicGrayscaleImageSequence[0]
+    assert (item.BitsAllocated, item.BitsStored, item.HighBit) == (16, 12, 11)
+    assert np.array_equal(np.frombuffer(item.PixelData, "<u2").reshape(5, 7), pixels)
+
+
+def test_print_node_gives_each_meta_its_image_box_class(print_node: Peer) -> None:
+    """Both metas on one association: the film box's context decides the box class."""
+    assoc = _print_assoc(
+        print_node, BasicGrayscalePrintManagementMeta, BasicColorPrintManagementMeta
+    )
+    try:
+        classes = {}
+        for meta in (BasicGrayscalePrintManagementMeta, BasicColorPrintManagementMeta):
+            session_uid = _film_session(assoc, meta)
+            _, boxes = _film_box(assoc, meta, session_uid, r"COL\1")
+            classes[meta] = [b.ReferencedSOPClassUID for b in boxes]
+    finally:
+        assoc.release()
+    assert classes == {
+        BasicGrayscalePrintManagementMeta: [BasicGrayscaleImageBox],
+        BasicColorPrintManagementMeta: [BasicColorImageBox],
+    }
+
+
+def _bad_pixel_length(box: Dataset) -> None:
+    box.BasicColorImageSequence[0].PixelData = box.BasicColorImageSequence[0].PixelData[:-2]
+
+
+def _grayscale_sequence(box: Dataset) -> None:
+    box.BasicGrayscaleImageSequence = box.BasicColorImageSequence
+    del box.BasicColorImageSequence
+
+
+def _interleaved(box: Dataset) -> None:
+    box.BasicColorImageSequence[0].PlanarConfiguration = 0
+
+
+def _no_rows(box: Dataset) -> None:
+    del box.BasicColorImageSequence[0].Rows
+
+
+def _wrong_position(box: Dataset) -> None:
+    box.ImageBoxPosition = 2
+
+
+@pytest.mark.parametrize(
+    ("spoil", "statuses", "comment"),
+    [
+        (_bad_pixel_length, {0x0106}, "PixelData has 142 bytes, expected 144"),
+        (_grayscale_sequence, {0x0106, 0x0120}, "BasicGrayscaleImageSequence"),
+        (_interleaved, {0x0106}, "PlanarConfiguration"),
+        (_no_rows, {0x0120}, "Rows missing"),
+        (_wrong_position, {0x0106}, "ImageBoxPosition 2"),
+    ],
+    ids=["pixel-length", "wrong-sequence", "planar-configuration", "no-rows", "position"],
+)
+def test_print_node_refuses_bad_image_box(
+    print_node: Peer, spoil: Callable[[Dataset], None], statuses: set[int], comment: str
+) -> None:
+    meta = BasicColorPrintManagementMeta
+    before = _films(print_node)
+    assoc = _print_assoc(print_node, meta)
+    try:
+        session_uid = _film_session(assoc, meta)
+        film_box_uid, boxes = _film_box(assoc, meta, session_uid, r"STANDARD\1,1")
+        box = _image_box(1, _rgb_patterns()[0])
+        spoil(box)
+        status, _ = assoc.send_n_set(
+            box, BasicColorImageBox, boxes[0].ReferencedSOPInstanceUID, meta_uid=meta
+        )
+        # nothing was set, so printing is an empty page (warning) and writes no film
+        action, _ = assoc.send_n_action(None, 1, BasicFilmBox, film_box_uid, meta_uid=meta)
+    finally:
+        assoc.release()
+    assert status.Status in statuses, f"N-SET {status}"
+    assert comment in status.ErrorComment
+    assert action.Status == 0xB603
+    assert _films(print_node) == before
+
+
+def test_print_node_refuses_bad_film_box_and_unknown_instances(print_node: Peer) -> None:
+    meta = BasicColorPrintManagementMeta
+    assoc = _print_assoc(print_node, meta)
+    try:
+        session_uid = _film_session(assoc, meta)
+        no_format = _film_box_dataset(session_uid, r"STANDARD\1,1")
+        del no_format.ImageDisplayFormat
+        other_session = _film_box_dataset(generate_uid(), r"STANDARD\1,1")
+        statuses = [
+            assoc.send_n_create(ds, BasicFilmBox, generate_uid(), meta_uid=meta)[0].Status
+            for ds in (
+                no_format,
+                _film_box_dataset(session_uid, r"SLIDE"),
+                _film_box_dataset(session_uid, r"STANDARD\0,2"),
+                other_session,
+            )
+        ]
+        unknown = [
+            assoc.send_n_get([0x21100010], Printer, generate_uid(), meta_uid=meta)[0].Status,
+            assoc.send_n_set(
+                _image_box(1, _rgb_patterns()[0]), BasicColorImageBox, generate_uid(),
+                meta_uid=meta,
+            )[0].Status,
+            assoc.send_n_action(None, 1, BasicFilmBox, generate_uid(), meta_uid=meta)[0].Status,
+            assoc.send_n_delete(BasicFilmBox, generate_uid(), meta_uid=meta).Status,
+        ]  # fmt: skip
+    finally:
+        assoc.release()
+    assert statuses == [0x0120, 0x0106, 0x0106, 0x0106]
+    assert unknown == [0x0112] * 4
+
+
+def test_print_node_gray_rejects_the_color_meta(print_node_gray: Peer) -> None:
+    assoc = _print_assoc(
+        print_node_gray, BasicColorPrintManagementMeta, BasicGrayscalePrintManagementMeta
+    )
+    try:
+        accepted = [c.abstract_syntax for c in assoc.accepted_contexts]
+        rejected = [c.abstract_syntax for c in assoc.rejected_contexts]
+        session_uid = _film_session(assoc, BasicGrayscalePrintManagementMeta)
+        _, boxes = _film_box(assoc, BasicGrayscalePrintManagementMeta, session_uid, r"STANDARD\1,1")
+    finally:
+        assoc.release()
+    assert accepted == [BasicGrayscalePrintManagementMeta]
+    assert rejected == [BasicColorPrintManagementMeta]
+    assert [b.ReferencedSOPClassUID for b in boxes] == [BasicGrayscaleImageBox]
 
 
 # --------------------------------------------------------------------------- harness
