@@ -85,7 +85,8 @@ case "$mode" in
     test)
         check_python
         apt_install orthanc orthanc-gdcm orthanc-dicomweb dcmtk dicom3tools ffmpeg xorriso \
-            genisoimage xvfb openssl libsane-dev libportaudio2 gcc python3-dev nodejs
+            genisoimage xvfb openssl poppler-utils cups-daemon cups-client libsane-dev \
+            libportaudio2 gcc python3-dev nodejs
         # Debian's nodejs lacks npm (package npm); NodeSource's nodejs bundles it.
         command -v npm >/dev/null || apt_install npm
         npm_install tests/peers/node_peers

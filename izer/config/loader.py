@@ -243,6 +243,7 @@ def _check_values(settings: Settings, path: Path) -> None:
         _check_commitment_peer(settings, destination, f"destinations[{index}]", fail)
     _check_dispatch(settings, fail)
     _check_worklist(settings, fail)
+    _check_report(settings.report, fail)
 
 
 #: Video encoders the recorder offers; ``auto`` is H.264 up to 1080p60 and HEVC above.
@@ -333,6 +334,8 @@ def _check_destination(
         if bool(tls.cert_file) != bool(tls.key_file):
             fail(f"{key}.tls.key_file", "cert_file and key_file go together")
     _check_sending(destination, key, fail)
+    for problem in destination.print.problems():
+        fail(f"{key}.print", problem)
 
 
 #: Most jobs one destination may run at once.
@@ -457,6 +460,33 @@ def _check_dispatch(settings: Settings, fail: typing.Callable[[str, str | None],
 
 
 _WORKLIST_DATE = re.compile(r"^\d{8}(-\d{8})?$")
+
+
+#: ``[report] layout`` names: pictures per page, portrait or landscape (izer.report.ReportLayout;
+#: config may not import the report room, a test keeps the two in step).
+REPORT_LAYOUTS = (
+    "portrait-1",
+    "portrait-2",
+    "portrait-3",
+    "portrait-6",
+    "portrait-8",
+    "landscape-1",
+    "landscape-4",
+    "landscape-9",
+)
+REPORT_PAGE_SIZES = ("A4", "LETTER")
+
+
+def _check_report(report: Any, fail: typing.Callable[[str, str | None], None]) -> None:
+    if report.layout not in REPORT_LAYOUTS:
+        fail("report.layout", f"{report.layout!r} is not one of: {', '.join(REPORT_LAYOUTS)}")
+    if report.page_size not in REPORT_PAGE_SIZES:
+        fail(
+            "report.page_size",
+            f"{report.page_size!r} is not one of: {', '.join(REPORT_PAGE_SIZES)}",
+        )
+    if report.logo and not Path(report.logo).expanduser().is_file():
+        fail("report.logo", f"no such file: {report.logo} (a PNG or JPEG of the institution)")
 
 
 def _check_worklist(settings: Settings, fail: typing.Callable[[str, str | None], None]) -> None:

@@ -9,6 +9,8 @@ import enum
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from izer.model.printing import PrintPreset
+
 
 class DestinationKind(enum.StrEnum):
     """How izer reaches a destination."""
@@ -167,6 +169,7 @@ class Destination:
     password_env: str = ""
     bearer_token_env: str = ""
     folder_layout: str = "{PatientID}/{StudyInstanceUID}/{SOPInstanceUID}.dcm"
+    print: PrintPreset = field(default_factory=PrintPreset)
 
     @property
     def address(self) -> str:
@@ -223,6 +226,19 @@ class DispatchSettings:
     backoff_cap_s: float = 600.0
     max_attempts: int = 10
     retention_days: int = 0
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """The PDF procedure report (``izer report``): its look and where it goes."""
+
+    layout: str = "portrait-6"
+    page_size: str = "A4"
+    title: str = "Procedure report"
+    logo: str = ""
+    institution_address: str = ""
+    clinician: str = ""
+    system_printer: str = ""
 
 
 #: Placeholders of ``[worklist] unscheduled_id_pattern`` and ``accession_pattern``.
@@ -295,6 +311,7 @@ class Settings:
     capture: CaptureSettings = field(default_factory=CaptureSettings)
     dispatch: DispatchSettings = field(default_factory=DispatchSettings)
     worklist: WorklistSettings = field(default_factory=WorklistSettings)
+    report: ReportSettings = field(default_factory=ReportSettings)
     destinations: tuple[Destination, ...] = ()
 
     def destination(self, name: str) -> Destination | None:

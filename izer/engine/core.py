@@ -42,6 +42,8 @@ from izer.engine.converting import (
 )
 from izer.engine.dispatching import DispatchController
 from izer.engine.exporting import ExportOptions, ExportReport, ExportStep, _ExportRun
+from izer.engine.printing import PrintController
+from izer.engine.reporting import ReportController
 from izer.engine.scheduling import ProcedureContext, new_identifier
 from izer.model import (
     CaptureNotice,
@@ -146,6 +148,8 @@ class Engine:
         self._discontinuation: DiscontinuationReason | None = None
         self.capture = CaptureController(self)
         self.dispatch = DispatchController(self)
+        self.printing = PrintController(self)
+        self.report = ReportController(self)
 
     @staticmethod
     def devices() -> tuple[list[DeviceInfo], list[tuple[str, bool, str]]]:

@@ -77,6 +77,7 @@ from izer.dispatch.outbox import (
     PENDING_STATES,
     Dispatcher,
     DispatcherBusyError,
+    Handler,
     Job,
     JobKind,
     JobState,
@@ -447,6 +448,7 @@ class DispatchController:
         self._ledger: DeliveryLedger | None = None
         self._dispatcher: Dispatcher | None = None
         self._listener: Listener | None = None
+        self._handlers: dict[JobKind, Handler] = {}
         self._closed = False
         self._started = False
         engine.events.state_changed.connect(self._on_state_changed)
@@ -496,11 +498,20 @@ class DispatchController:
                         JobKind.MPPS: mpps_job_handler(
                             self.engine.destination, self.engine.associations
                         ),
+                        **self._handlers,
                     },
                     concurrency={d.name: d.concurrency for d in self.engine.settings.destinations},
                     on_job=self._on_job,
                 )
             return self._dispatcher
+
+    def register_handler(self, kind: JobKind, handler: Handler) -> None:
+        """Let ``handler`` run the jobs of ``kind`` (print, media...); before the dispatcher
+        is first used."""
+        with self._lock:
+            if self._dispatcher is not None:
+                raise RuntimeError(f"register the {kind.value} handler before dispatching starts")
+            self._handlers[kind] = handler
 
     @property
     def running(self) -> bool:
@@ -568,7 +579,7 @@ class DispatchController:
         paused = self.outbox.paused()
         return any(
             job.destination not in paused
-            and job.kind in (JobKind.STORE, JobKind.COMMIT, JobKind.MPPS)
+            and job.kind in (JobKind.STORE, JobKind.COMMIT, JobKind.MPPS, *self._handlers)
             for job in self.outbox.jobs(states=states)
         )
 
@@ -647,7 +658,7 @@ class DispatchController:
             raise ValueError("send: name at least one destination")
         for destination in resolved:
             self._check_usable(destination)
-        records = self._resolve_targets(targets)
+        records = self.resolve_targets(targets)
         jobs: list[Job] = []
         for destination in resolved:
             for record in records:
@@ -708,8 +719,17 @@ class DispatchController:
             except ValueError as exc:
                 raise ValueError(f"destination {destination.name}: {exc}") from None
 
-    def _resolve_targets(self, targets: Sequence[str | Path]) -> list[InstanceRecord]:
-        """Store instances for the targets, in the order given, each once."""
+    def resolve_targets(self, targets: Sequence[str | Path]) -> list[InstanceRecord]:
+        """Store instances for the targets, in the order given, each once.
+
+        Targets are files or folders (imported into the store when they are not its own
+        files) or Study, Series or SOP Instance UIDs of the store.
+
+        Raises
+        ------
+        ValueError
+            For a target that is none of these, naming it.
+        """
         store = self.engine.store
         plan: list[tuple[str, Path | str]] = []
         for target in targets:

@@ -126,6 +126,18 @@ BAD_FILES = {
         + '[[destinations]]\nname = "P"\nae_title = "Q"\nhost = "h"\n',
         "destinations[1].name",
     ),
+    "bad film size in a printer preset": (
+        GOOD_STATION + '[[destinations]]\nname = "p"\nae_title = "P"\nhost = "h"\n'
+        'roles = ["print"]\n[destinations.print]\nfilm_size = "15INX15IN"\n',
+        "destinations[0].print",
+    ),
+    "bad display format in a printer preset": (
+        GOOD_STATION + '[[destinations]]\nname = "p"\nae_title = "P"\nhost = "h"\n'
+        "[destinations.print]\ndisplay_format = 'STANDARD\\0,2'\n",
+        "destinations[0].print",
+    ),
+    "unknown report layout": (GOOD_STATION + '[report]\nlayout = "portrait-5"\n', "report.layout"),
+    "missing report logo": (GOOD_STATION + '[report]\nlogo = "/no/such/logo.png"\n', "report.logo"),
     "bad allow-list entry": (
         GOOD_STATION + '[listener]\nallowed_calling_aets = ["OK", ""]\n',
         "listener.allowed_calling_aets[1]",
@@ -174,3 +186,29 @@ def test_unusable_files_give_one_line(content, expected, tmp_path, capsys) -> No
 def test_settings_error_message_is_one_line(tmp_path: Path) -> None:
     error = SettingsError(tmp_path / "x.toml", "station.ae_title", "too long")
     assert str(error) == f"{tmp_path / 'x.toml'}: station.ae_title: too long"
+
+
+def test_printer_preset_and_report_settings_are_read(write_settings) -> None:
+    path = write_settings(
+        GOOD_STATION
+        + '[[destinations]]\nname = "drystar"\nae_title = "DRY"\nhost = "h"\nroles = ["print"]\n'
+        + "[destinations.print]\ndisplay_format = 'STANDARD\\2,3'\nfilm_size = \"14INX17IN\"\n"
+        + "color = true\nmin_density = 20\n"
+        + '[report]\nlayout = "landscape-4"\nclinician = "Dr. Example"\n'
+    )
+    settings = load_settings(path).settings
+    preset = settings.destinations[0].print
+    assert preset.display_format == "STANDARD\\2,3"
+    assert preset.film_size == "14INX17IN"
+    assert preset.color is True
+    assert preset.min_density == 20
+    assert preset.max_density is None  # left out: not sent
+    assert settings.report.layout == "landscape-4"
+    assert settings.report.clinician == "Dr. Example"
+
+
+def test_report_layout_names_match_the_report_room() -> None:
+    from izer.config.loader import REPORT_LAYOUTS
+    from izer.report import ReportLayout
+
+    assert set(REPORT_LAYOUTS) == {layout.value for layout in ReportLayout}
