@@ -86,13 +86,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=handle)
 
 
-def _split_destinations(values: list[str]) -> list[str]:
+def split_destinations(values: list[str]) -> list[str]:
     return [name.strip() for value in values for name in value.split(",") if name.strip()]
 
 
 def handle(args: argparse.Namespace) -> int:
     settings = settings_for(args).settings
-    destinations = _split_destinations(args.to)
+    destinations = split_destinations(args.to)
     if not destinations:
         return fail("--to names no destination", EXIT_USAGE)
     if args.timeout is not None and args.timeout <= 0:
@@ -110,8 +110,8 @@ def handle(args: argparse.Namespace) -> int:
                 f"{dispatch.outbox_path}; izer serve, izer queue run or the GUI sends them"
             )
             return 0
-        with _quiet_dispatch_logs(bool(args.verbose or args.debug)):
-            return _wait(engine, dispatch, jobs, args.timeout)
+        with quiet_dispatch_logs(bool(args.verbose or args.debug)):
+            return wait_for_delivery(engine, dispatch, jobs, args.timeout)
 
 
 @dataclass
@@ -229,7 +229,7 @@ class _Waiter:
 
 
 @contextmanager
-def _quiet_dispatch_logs(verbose: bool) -> Iterator[None]:
+def quiet_dispatch_logs(verbose: bool) -> Iterator[None]:
     """Without -v, each job's outcome is printed once here, not again as a log warning."""
     logger = logging.getLogger("izer.dispatch")
     previous = logger.level
@@ -245,7 +245,7 @@ def _megabytes(size: int) -> str:
     return f"{size / 1_000_000:.1f} MB"
 
 
-def _wait(
+def wait_for_delivery(
     engine: Engine, dispatch: DispatchController, jobs: list[Job], timeout: float | None
 ) -> int:
     started_at = datetime.now(UTC)

@@ -20,6 +20,7 @@ import copy
 import enum
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -360,42 +361,93 @@ def _reconcile_instance(
     stamp: str,
 ) -> InstanceReconciled | None:
     values = new_values(patient, accession_number)
-    with open(record.path, "rb") as original:
-        header = pydicom.dcmread(original, stop_before_pixels=True)
-        tail_offset = original.tell()
+    outcome: list[tuple[tuple[AttributeChange, ...], str | None]] = []
+
+    def edit(header: Dataset) -> bool:
         if header.get("SOPInstanceUID") != record.sop_instance_uid:
             raise StoreError(f"{record.path}: holds another SOP Instance than the index says")
+        outcome.append(
+            correct_dataset(
+                header,
+                values,
+                reason=reason,
+                modifying_system=modifying_system,
+                source_of_previous_values=source,
+                modified_at=stamp,
+            )
+        )
+        return bool(outcome[0][0])
+
+    def check(ds: Dataset) -> None:
+        if ds.get("SOPInstanceUID") != record.sop_instance_uid:
+            raise StoreError(f"{temporary}: read back another SOP Instance UID than was written")
+        for keyword, value in values.items():
+            if (_value_text(ds, keyword) or "") != value:
+                raise StoreError(f"{temporary}: {keyword} did not read back as {value!r}")
+
+    temporary = engine.store.scratch_path(f"reconcile-{record.path.name}")
+    if not rewrite_header(record.path, temporary, edit, check=check):
+        return None
+    try:
+        engine.store.replace_instance(record.sop_instance_uid, temporary)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    changes, character_set_from = outcome[0]
+    return InstanceReconciled(record.sop_instance_uid, record.path, changes, character_set_from)
+
+
+def rewrite_header(
+    source: Path,
+    target: Path,
+    edit: Callable[[Dataset], bool],
+    *,
+    check: Callable[[Dataset], None] | None = None,
+) -> bool:
+    """Write ``source`` to the new file ``target`` with its header changed by ``edit``.
+
+    The header is read up to Pixel Data (nothing of it decoded or decompressed) and its text
+    decoded with its own character set; ``edit`` changes it in place and returns whether it
+    changed anything (``False``: ``target`` is not written). The header is written to
+    ``target``, the rest of ``source`` (Pixel Data and whatever follows it) is copied after it
+    byte for byte, and the file is fsync'ed and read back: its header must end where the
+    copied bytes start, ``check`` (given the header read back) must pass, and the copied
+    bytes must read back the same. A deflated file (one deflate stream) is read and written
+    whole. ``target`` is then ready for :meth:`izer.store.StudyStore.replace_instance` or
+    :meth:`~izer.store.StudyStore.adopt_file` (make it with
+    :meth:`~izer.store.StudyStore.scratch_path`).
+
+    Raises
+    ------
+    StoreError
+        When the copy does not read back as written (``target`` is removed); whatever
+        ``edit`` and ``check`` raise, and ``OSError``/``InvalidDicomError`` for an unreadable
+        ``source``. ``source`` is never changed.
+    """
+    with open(source, "rb") as original:
+        header = pydicom.dcmread(original, stop_before_pixels=True)
+        tail_offset = original.tell()
         deflated = header.file_meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian
         if deflated:  # the whole data set is one deflate stream: no tail to copy
             original.seek(0)
             header = pydicom.dcmread(original)
             tail_offset = original.seek(0, os.SEEK_END)
         header.decode()
-        changes, character_set_from = correct_dataset(
-            header,
-            values,
-            reason=reason,
-            modifying_system=modifying_system,
-            source_of_previous_values=source,
-            modified_at=stamp,
-        )
-        if not changes:
-            return None
-        temporary = engine.store.scratch_path(f"reconcile-{record.path.name}")
+        if not edit(header):
+            return False
         try:
-            with open(temporary, "xb") as out:
+            with open(target, "xb") as out:
                 header.save_as(out, enforce_file_format=True)
                 new_tail_offset = out.tell()
                 original.seek(tail_offset)
                 digest = _copy(original, out)
                 out.flush()
                 os.fsync(out.fileno())
-            _verify(temporary, record.sop_instance_uid, values, new_tail_offset, digest)
-            engine.store.replace_instance(record.sop_instance_uid, temporary)
+            _verify(target, new_tail_offset, digest, check)
         except BaseException:
-            temporary.unlink(missing_ok=True)
+            target.unlink(missing_ok=True)
             raise
-    return InstanceReconciled(record.sop_instance_uid, record.path, changes, character_set_from)
+    return True
 
 
 def _copy(source: BinaryIO, target: BinaryIO) -> str:
@@ -408,19 +460,16 @@ def _copy(source: BinaryIO, target: BinaryIO) -> str:
 
 
 def _verify(
-    path: Path, sop_uid: str, values: dict[str, str], tail_offset: int, digest: str
+    path: Path, tail_offset: int, digest: str, check: Callable[[Dataset], None] | None
 ) -> None:
-    """Read the rewritten file back: same instance, new values, Pixel Data bytes unchanged."""
+    """Read the rewritten file back: its header, ``check``, Pixel Data bytes unchanged."""
     with open(path, "rb") as written:
         ds = pydicom.dcmread(written, stop_before_pixels=True)
         deflated = ds.file_meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian
         if not deflated and written.tell() != tail_offset:
             raise StoreError(f"{path}: the header does not end where Pixel Data starts")
-        if ds.get("SOPInstanceUID") != sop_uid:
-            raise StoreError(f"{path}: read back another SOP Instance UID than was written")
-        for keyword, value in values.items():
-            if (_value_text(ds, keyword) or "") != value:
-                raise StoreError(f"{path}: {keyword} did not read back as {value!r}")
+        if check is not None:
+            check(ds)
         written.seek(tail_offset)
         if _copy(written, _Discard()) != digest:
             raise StoreError(f"{path}: Pixel Data did not read back byte for byte")
@@ -451,4 +500,5 @@ __all__ = [
     "modification_datetime",
     "new_values",
     "reconcile_study",
+    "rewrite_header",
 ]
