@@ -86,7 +86,7 @@ case "$mode" in
         check_python
         apt_install orthanc orthanc-gdcm orthanc-dicomweb dcmtk dicom3tools ffmpeg xorriso \
             genisoimage xvfb openssl poppler-utils cups-daemon cups-client libsane-dev \
-            libportaudio2 gcc python3-dev nodejs
+            libportaudio2 gcc python3-dev nodejs chromium cdrskin
         # Debian's nodejs lacks npm (package npm); NodeSource's nodejs bundles it.
         command -v npm >/dev/null || apt_install npm
         npm_install tests/peers/node_peers

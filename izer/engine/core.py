@@ -42,6 +42,8 @@ from izer.engine.converting import (
 )
 from izer.engine.dispatching import DispatchController
 from izer.engine.exporting import ExportOptions, ExportReport, ExportStep, _ExportRun
+from izer.engine.importing import ImportController
+from izer.engine.media import MediaController
 from izer.engine.printing import PrintController
 from izer.engine.reporting import ReportController
 from izer.engine.scheduling import ProcedureContext, new_identifier
@@ -150,6 +152,8 @@ class Engine:
         self.dispatch = DispatchController(self)
         self.printing = PrintController(self)
         self.report = ReportController(self)
+        self.media = MediaController(self)
+        self.importing = ImportController(self)
 
     @staticmethod
     def devices() -> tuple[list[DeviceInfo], list[tuple[str, bool, str]]]:
