@@ -358,9 +358,12 @@ def test_a_receiver_aborting_mid_transfer_is_transient_and_the_rest_is_not_sent(
     assert error.value.transient
     assert [failure.path for failure in error.value.failures] == files
     assert all(failure.transient for failure in error.value.failures)
-    assert "no C-STORE response from ABORTSCP" in error.value.failures[0].message
     # storescp sends A-ABORT and closes at once: which one pynetdicom notices first is a race
-    # (rarely neither, and the sender only learns it at the DIMSE timeout)
+    # (rarely neither, and the sender only learns it at the DIMSE timeout); on a loaded machine
+    # the abort may also come while the data set's last PDUs are still being queued
+    assert re.search(
+        r"no C-STORE response from ABORTSCP|not stored on ABORTSCP", error.value.failures[0].message
+    )
     assert re.search(
         r"aborted the association|the connection closed|no answer within",
         error.value.failures[0].message,
