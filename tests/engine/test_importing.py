@@ -382,8 +382,11 @@ def test_acceptance_media_of_two_patients_reconciled_and_sent(
         assert best.accession_number == "IZACCM4001"
         assert any("case, accents or separators" in reason for reason in best.reasons)
         assert "same birth date" in best.reasons
+        # other tests of the session may have left the same made-up patient at the PACS under
+        # another ID (a true tie, ranked after the worklist entry); other names rank lower
         others = [c for c in candidates[1:] if c.patient.patient_id != "IZT-M4-0001"]
-        assert all(c.score < best.score for c in others)
+        assert all(c.score <= best.score for c in others)
+        assert all(c.score < best.score for c in others if c.patient.name != best.patient.name)
 
         smith_candidates = importer.candidates(smith)
         top = smith_candidates[0]
