@@ -88,6 +88,9 @@ class ProcedureContext:
     reported
         SOP Instance UIDs already listed by an ended MPPS of this procedure (an appended
         procedure's new MPPS lists only what was added).
+    report_marks
+        SOP Instance UIDs of the stills marked at review for the report, in marking order
+        (see :mod:`izer.engine.reviewing`).
     """
 
     scheduled: bool = False
@@ -103,6 +106,7 @@ class ProcedureContext:
     mpps: MppsState | None = None
     reported: tuple[str, ...] = field(default=())
     mpps_count: int = 0
+    report_marks: tuple[str, ...] = ()
 
     @classmethod
     def from_item(cls, item: WorklistItem) -> ProcedureContext:
@@ -157,6 +161,7 @@ class ProcedureContext:
             ),
             "reported": list(self.reported),
             "mpps_count": self.mpps_count,
+            "report_marks": list(self.report_marks),
         }
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
@@ -205,6 +210,7 @@ class ProcedureContext:
             ),
             reported=tuple(str(uid) for uid in data.get("reported", [])),
             mpps_count=int(data.get("mpps_count", 0)),
+            report_marks=tuple(str(uid) for uid in data.get("report_marks", [])),
         )
 
     @classmethod

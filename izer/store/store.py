@@ -17,7 +17,7 @@ import secrets
 import shutil
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -657,6 +657,34 @@ class StudyStore:
                 self._db.execute("ROLLBACK")
                 raise
         return [p for p in (self.procedure(i) for i in ids) if p is not None]
+
+    def started_procedures(
+        self, *, study_uids: Sequence[str] = (), accessions: Sequence[str] = ()
+    ) -> list[tuple[str, str, ProcedureState, str]]:
+        """Procedures that went to IN_PROGRESS for these studies or accession numbers.
+
+        Returns ``(key, value, state now, first IN_PROGRESS time)`` rows, oldest first, where
+        ``key`` is ``"study_uid"`` or ``"accession_number"``: the worklist marks such entries
+        as possible duplicates (starting one again would make a second performed step).
+        """
+        found: list[tuple[str, str, ProcedureState, str]] = []
+        for column, values in (("study_uid", study_uids), ("accession_number", accessions)):
+            unique = sorted(set(values))
+            for start in range(0, len(unique), 400):
+                chunk = unique[start : start + 400]
+                marks = ", ".join("?" * len(chunk))
+                with self._lock:
+                    rows = self._db.execute(
+                        f"SELECT pr.{column}, pr.state, MIN(t.at) FROM procedures pr "
+                        "JOIN procedure_transitions t ON t.procedure_id = pr.procedure_id "
+                        f"WHERE t.to_state = ? AND pr.{column} IN ({marks}) "
+                        "GROUP BY pr.procedure_id ORDER BY MIN(t.at)",
+                        (ProcedureState.IN_PROGRESS.value, *chunk),
+                    ).fetchall()
+                found.extend(
+                    (column, value, ProcedureState(state), at) for value, state, at in rows
+                )
+        return found
 
     def active_procedure(self) -> Procedure | None:
         """The procedure the station is attached to, as left by the last run."""
