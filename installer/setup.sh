@@ -78,6 +78,12 @@ npm_install() {
 case "$mode" in
     run)
         check_python
+        if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && command -v apt-get >/dev/null; then
+            # The X11 libraries Qt's xcb platform plugin needs (not in the PyQt6 wheel).
+            apt_install libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 \
+                libxcb-render-util0 libxcb-xinerama0 libxcb-shape0 libxcb-randr0 libxcb-xkb1 \
+                libxkbcommon-x11-0
+        fi
         make_venv
         pip_install ""
         exec "$venv/bin/izer" "$@"
@@ -86,7 +92,9 @@ case "$mode" in
         check_python
         apt_install orthanc orthanc-gdcm orthanc-dicomweb dcmtk dicom3tools ffmpeg xorriso \
             genisoimage xvfb openssl poppler-utils cups-daemon cups-client libsane-dev \
-            libportaudio2 gcc python3-dev nodejs chromium cdrskin
+            libportaudio2 gcc python3-dev nodejs chromium cdrskin libxcb-cursor0 libxcb-icccm4 \
+            libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-xinerama0 libxcb-shape0 \
+            libxcb-randr0 libxcb-xkb1 libxkbcommon-x11-0
         # Debian's nodejs lacks npm (package npm); NodeSource's nodejs bundles it.
         command -v npm >/dev/null || apt_install npm
         npm_install tests/peers/node_peers

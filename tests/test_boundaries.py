@@ -45,7 +45,7 @@ ALLOWED: dict[str, set[str]] = {
         "dispatch",
         "engine",
     },
-    "cli": {"engine", "model", "config", "bench", "logging_setup"},
+    "cli": {"engine", "model", "config", "bench", "logging_setup", "gui"},
     "gui": {"engine", "model", "config"},
     "logging_setup": {"model", "config"},
     "__main__": {"cli"},

@@ -16,6 +16,7 @@ from izer.cli import (
     devices,
     echo,
     export,
+    gui,
     import_cmd,
     media,
     print_cmd,
@@ -34,6 +35,7 @@ from izer.config import SettingsError
 from izer.logging_setup import configure_logging
 
 SUBCOMMANDS = (
+    gui,
     demo,
     capture,
     devices,
@@ -61,8 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
         prog="izer",
-        description="izer, the DICOMizer workstation. Without a command it runs the "
-        "headless demo procedure.",
+        description="izer, the DICOMizer workstation. Without a command it opens the "
+        "workstation window, or runs the headless demo procedure where there is no screen.",
         parents=[global_options(top_level=True)],
     )
     parser.add_argument("--version", action="version", version=f"izer {__version__}")
@@ -83,7 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = getattr(args, "handler", None)
     if handler is None:
         given = list(argv) if argv is not None else sys.argv[1:]
-        args = parser.parse_args([*given, "demo"])
+        default = "gui" if gui.display_available() else "demo"
+        args = parser.parse_args([*given, default])
         handler = args.handler
     try:
         return int(handler(args))

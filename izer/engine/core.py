@@ -46,6 +46,7 @@ from izer.engine.importing import ImportController
 from izer.engine.media import MediaController
 from izer.engine.printing import PrintController
 from izer.engine.reporting import ReportController
+from izer.engine.reviewing import ReviewController
 from izer.engine.scheduling import ProcedureContext, new_identifier
 from izer.model import (
     CaptureNotice,
@@ -154,6 +155,7 @@ class Engine:
         self.report = ReportController(self)
         self.media = MediaController(self)
         self.importing = ImportController(self)
+        self.review_actions = ReviewController(self)
 
     @staticmethod
     def devices() -> tuple[list[DeviceInfo], list[tuple[str, bool, str]]]:
