@@ -91,6 +91,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     worklist.add_argument("--items", type=int, default=1000, help="scheduled items (default 1000)")
     worklist.add_argument("--runs", type=int, default=5, help="paired runs (default 5)")
+    gui = which.add_parser(
+        "gui", help="launch to worklist on screen vs a bare PyQt6 window (offscreen without X)"
+    )
+    gui.add_argument("--runs", type=int, default=5, help="paired runs (default 5)")
     parser.set_defaults(handler=handle)
 
 
@@ -125,6 +129,10 @@ def handle(args: argparse.Namespace) -> int:
         return _capture(args)
     elif args.benchmark == "send":
         return _send(args)
+    elif args.benchmark == "gui":
+        from izer.gui import bench as gui_bench
+
+        report = gui_bench.run(runs=args.runs)
     elif args.benchmark == "worklist":
         from izer.bench import worklist
 
