@@ -57,6 +57,7 @@ from pynetdicom.pdu_primitives import P_DATA
 
 from izer.config import Destination
 from izer.dispatch.errors import DeliveryError
+from izer.dispatch.statuses import StatusKind, general_status_meaning
 from izer.net.association import AssociationFactory, AssociationFailed
 
 if TYPE_CHECKING:
@@ -86,15 +87,6 @@ def is_video_syntax(transfer_syntax: str) -> bool:
 
 
 # --------------------------------------------------------------------------- statuses
-
-
-class StatusKind(enum.Enum):
-    """What a C-STORE response status means for the sender."""
-
-    SUCCESS = "success"
-    WARNING = "warning"
-    TRANSIENT = "transient failure"
-    PERMANENT = "permanent failure"
 
 
 class StoreStatus(enum.IntEnum):
@@ -174,16 +166,13 @@ def status_meaning(code: int) -> StatusMeaning:
     """
     if code in _FIXED_MEANINGS:
         kind, meaning = _FIXED_MEANINGS[code]
-    elif 0xA700 <= code <= 0xA7FF:
-        kind, meaning = StatusKind.TRANSIENT, "refused: out of resources"
-    elif 0xA900 <= code <= 0xA9FF:
-        kind, meaning = StatusKind.PERMANENT, "error: data set does not match SOP class"
-    elif 0xC000 <= code <= 0xCFFF:
-        kind, meaning = StatusKind.PERMANENT, "error: cannot understand"
-    elif 0xB000 <= code <= 0xBFFF or code == 0x0001:
+    elif code == 0x0001:
         kind, meaning = StatusKind.WARNING, "warning"
     else:
-        kind, meaning = StatusKind.PERMANENT, "a status DICOM does not define for C-STORE"
+        kind, meaning = general_status_meaning(code) or (
+            StatusKind.PERMANENT,
+            "a status DICOM does not define for C-STORE",
+        )
     return StatusMeaning(code, kind, meaning)
 
 

@@ -42,6 +42,7 @@ from izer.config import Destination
 from izer.dispatch.cstore import _association_transient
 from izer.dispatch.errors import DeliveryError
 from izer.dispatch.outbox import Handler, Job
+from izer.dispatch.statuses import StatusKind, general_status_meaning
 from izer.encode.charset import CharacterSetError, check_encodable, specific_character_set
 from izer.encode.codes import Code
 from izer.model import Patient, Sex
@@ -469,13 +470,8 @@ def n_set_dataset(
 # --------------------------------------------------------------------------- statuses
 
 
-class MppsStatusKind(enum.Enum):
-    """What an N-CREATE/N-SET response status means for the sender."""
-
-    SUCCESS = "success"
-    WARNING = "warning"
-    TRANSIENT = "transient failure"
-    PERMANENT = "permanent failure"
+#: What an N-CREATE/N-SET response status means for the sender.
+MppsStatusKind = StatusKind
 
 
 @dataclass(frozen=True)
@@ -537,15 +533,10 @@ def status_meaning(code: int, message: MppsMessage) -> tuple[MppsStatusKind, str
         )
     if code in _MEANINGS:
         return _MEANINGS[code]
-    if 0xA700 <= code <= 0xA7FF:
-        return MppsStatusKind.TRANSIENT, "refused: out of resources"
-    if 0xA900 <= code <= 0xA9FF:
-        return MppsStatusKind.PERMANENT, "error: data set does not match SOP class"
-    if 0xC000 <= code <= 0xCFFF:
-        return MppsStatusKind.PERMANENT, "error: cannot understand"
-    if 0xB000 <= code <= 0xBFFF:
-        return MppsStatusKind.WARNING, "warning"
-    return MppsStatusKind.PERMANENT, "a status DICOM does not define for MPPS"
+    return general_status_meaning(code) or (
+        MppsStatusKind.PERMANENT,
+        "a status DICOM does not define for MPPS",
+    )
 
 
 # --------------------------------------------------------------------------- sending

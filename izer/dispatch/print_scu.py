@@ -32,7 +32,6 @@ Example::
 
 from __future__ import annotations
 
-import enum
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -50,6 +49,7 @@ from izer.dispatch.cstore import _association_transient
 from izer.dispatch.errors import DeliveryError
 from izer.dispatch.film import box_aspect, box_pixels, display_pixels
 from izer.dispatch.outbox import Handler, Job
+from izer.dispatch.statuses import StatusKind, general_status_meaning
 from izer.model.printing import PrintPreset
 from izer.net.association import AssociationFactory, AssociationFailed
 
@@ -84,13 +84,8 @@ COLOR_REFUSED_NOTE = (
 _PRINTER_TAGS = [0x21100010, 0x21100020]
 
 
-class PrintStatusKind(enum.Enum):
-    """What a print management response status means for the job."""
-
-    SUCCESS = "success"
-    WARNING = "warning"
-    TRANSIENT = "transient failure"
-    PERMANENT = "permanent failure"
+#: What a print management response status means for the job.
+PrintStatusKind = StatusKind
 
 
 #: Response statuses of Basic Print Management (PS3.4 H.4) and the general ones (PS3.7 C).
@@ -160,17 +155,12 @@ def print_status_meaning(code: int) -> tuple[PrintStatusKind, str]:
     """
     if code in PRINT_STATUSES:
         return PRINT_STATUSES[code]
-    if 0xA700 <= code <= 0xA7FF:
-        return PrintStatusKind.TRANSIENT, "refused: out of resources"
-    if 0xA900 <= code <= 0xA9FF:
-        return PrintStatusKind.PERMANENT, "error: data set does not match SOP class"
-    if 0xB000 <= code <= 0xBFFF:
-        return PrintStatusKind.WARNING, "warning"
     if 0xC600 <= code <= 0xC6FF:
         return PrintStatusKind.PERMANENT, "print failure"
-    if 0xC000 <= code <= 0xCFFF:
-        return PrintStatusKind.PERMANENT, "error: cannot understand"
-    return PrintStatusKind.PERMANENT, "a status DICOM does not define for print management"
+    return general_status_meaning(code) or (
+        PrintStatusKind.PERMANENT,
+        "a status DICOM does not define for print management",
+    )
 
 
 @dataclass

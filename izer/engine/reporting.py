@@ -29,7 +29,7 @@ from izer.encode import (
     encapsulated_pdf,
 )
 from izer.encode.extract import ExportKind, StillFormat, outputs, read_instance
-from izer.model import InstanceRecord, Patient
+from izer.model import InstanceRecord, Patient, display_date, display_name
 from izer.model.patient import Sex
 from izer.report import (
     ReportContent,
@@ -142,10 +142,10 @@ class ReportController:
         return ReportHeader(
             patient_name=display_name(str(ds.get("PatientName", "") or "")),
             patient_id=str(ds.get("PatientID", "") or ""),
-            birth_date=_display_date(str(ds.get("PatientBirthDate", "") or "")),
+            birth_date=display_date(str(ds.get("PatientBirthDate", "") or "")),
             sex={"M": "male", "F": "female", "O": "other"}.get(str(ds.get("PatientSex", "")), ""),
             accession_number=str(ds.get("AccessionNumber", "") or ""),
-            study_date=_display_date(str(ds.get("StudyDate", "") or "")),
+            study_date=display_date(str(ds.get("StudyDate", "") or "")),
             procedure=str(ds.get("StudyDescription", "") or ""),
             referring_physician=display_name(str(ds.get("ReferringPhysicianName", "") or "")),
             performing_physician=display_name(
@@ -253,33 +253,6 @@ class ReportController:
         return print_pdf(
             pdf, printer=chosen, copies=copies, title=title or self._engine.settings.report.title
         )
-
-
-def display_name(value: str) -> str:
-    """A DICOM PN value as people read it (PS3.5 6.2.1).
-
-    ``Family^Given^Middle^Prefix^Suffix`` becomes ``FAMILY, Given Middle``; a second or
-    third component group (ideographic, phonetic; ``Yamada^Taro=山田^太郎``) follows in
-    parentheses with its components separated by spaces.
-    """
-    groups = value.split("=")
-    family, given, middle, prefix, suffix = [*groups[0].split("^"), "", "", "", ""][:5]
-    forenames = " ".join(part.strip() for part in (prefix, given, middle) if part.strip())
-    family = family.strip()
-    shown = f"{family.upper()}, {forenames}" if family and forenames else family or forenames
-    if suffix.strip():
-        shown = f"{shown} {suffix.strip()}"
-    others = [" ".join(g.replace("^", " ").split()) for g in groups[1:] if g.strip("^ ")]
-    if others:
-        shown = f"{shown} ({' / '.join(others)})" if shown else " / ".join(others)
-    return shown
-
-
-def _display_date(value: str) -> str:
-    value = value.strip()
-    if len(value) == 8 and value.isdigit():
-        return f"{value[:4]}-{value[4:6]}-{value[6:]}"
-    return value
 
 
 def _caption(header: Dataset, number: int) -> str:

@@ -7,7 +7,7 @@ from izer.model.capture import (
     RecordingStatus,
     StillTaken,
 )
-from izer.model.patient import Patient, Sex
+from izer.model.patient import Patient, Sex, display_date, display_name
 from izer.model.procedure import Procedure, ProcedureState, TransitionError
 from izer.model.records import InstanceRecord, InstanceState, SeriesRecord, StudyRecord
 from izer.model.sensitive import REDACTED, Sensitive
@@ -31,4 +31,6 @@ __all__ = [
     "StillTaken",
     "StudyRecord",
     "TransitionError",
+    "display_date",
+    "display_name",
 ]

@@ -15,7 +15,7 @@ import pytest
 from izer.cli.report import main as report_main
 from izer.encode import TransferSyntax, UidFactory, VLKind, vl_image
 from izer.engine import Engine
-from izer.engine.reporting import ReportRequest, display_name
+from izer.engine.reporting import ReportRequest
 from izer.model import Patient, Sex
 from tests.encode.factories import UID_ROOT, make_context, smooth_image
 from tests.helpers.binaries import require_binaries
@@ -60,14 +60,6 @@ def _pages(pdf: Path) -> int:
         [str(tools["pdfinfo"]), str(pdf)], capture_output=True, text=True, check=True
     ).stdout
     return int(next(line.split()[-1] for line in info.splitlines() if line.startswith("Pages:")))
-
-
-def test_display_name_reads_like_a_name() -> None:
-    assert display_name("Yamada^Taro=山田^太郎") == "YAMADA, Taro (山田 太郎)"
-    assert display_name("Doe^John^Q^Dr") == "DOE, Dr John Q"
-    assert display_name("Doe") == "Doe"
-    assert display_name("") == ""
-    assert display_name("=山田^太郎") == "山田 太郎"
 
 
 def test_report_of_a_stored_study_has_every_still_and_the_header(engine, tmp_path) -> None:

@@ -53,8 +53,6 @@ from izer.dispatch.media.pdi_templates import (
     WebSeries,
     WebStudy,
     contents_line,
-    display_date,
-    display_name,
     display_time,
     index_page,
     plural,
@@ -71,6 +69,7 @@ from izer.encode.extract import (
     outputs,
     read_instance,
 )
+from izer.model import display_date, display_name
 
 __all__ = [
     "INDEX_NAME",
@@ -81,7 +80,6 @@ __all__ = [
     "MediaLabel",
     "WebReport",
     "cells",
-    "display_name",
     "label_for",
     "referenced_files",
     "write_pdi_web",

@@ -22,6 +22,7 @@ from string import Template
 from typing import TYPE_CHECKING
 
 import izer
+from izer.model import display_date, display_name
 
 if TYPE_CHECKING:
     from izer.dispatch.media.pdi import MediaLabel
@@ -180,34 +181,6 @@ class WebPatient:
 
 
 # -- formatting -------------------------------------------------------------------------------
-
-
-def display_name(value: object, *, groups: int = 3) -> str:
-    """A DICOM PN value as people read it (PS3.5 6.2.1).
-
-    ``Family^Given^Middle^Prefix^Suffix`` becomes ``FAMILY, Given Middle``; the ideographic and
-    phonetic groups (``Yamada^Tarou=山田^太郎``) follow in parentheses, components spaced.
-    ``groups`` 2 leaves the phonetic group out.
-    """
-    components = str(value or "").split("=")[:groups]
-    family, given, middle, prefix, suffix = [*components[0].split("^"), "", "", "", ""][:5]
-    forenames = " ".join(p.strip() for p in (prefix, given, middle) if p.strip())
-    family = family.strip()
-    shown = f"{family.upper()}, {forenames}" if family and forenames else family or forenames
-    if suffix.strip():
-        shown = f"{shown} {suffix.strip()}"
-    others = [" ".join(g.replace("^", " ").split()) for g in components[1:] if g.strip("^ ")]
-    if others:
-        shown = f"{shown} ({' / '.join(others)})" if shown else " / ".join(others)
-    return shown
-
-
-def display_date(value: str) -> str:
-    """A DA value ``YYYYMMDD`` as ``YYYY-MM-DD`` (others as given)."""
-    value = value.strip()
-    if len(value) == 8 and value.isdigit():
-        return f"{value[:4]}-{value[4:6]}-{value[6:]}"
-    return value
 
 
 def display_time(value: str) -> str:

@@ -58,7 +58,6 @@ from izer.gui.theme import (
     WARNING_AMBER,
     touch_px,
 )
-from izer.gui.widgets.patient_banner import patient_name_text
 from izer.gui.widgets.preview import PreviewWidget, RecordingLook, SecondView, frame_image
 from izer.gui.widgets.thumbnails import ThumbnailStrip
 from izer.model import (
@@ -70,6 +69,7 @@ from izer.model import (
     ProcedureState,
     RecordingStatus,
     StillTaken,
+    display_name,
 )
 
 #: The preview is polled this often at most (milliseconds); the source's rate if slower.
@@ -719,7 +719,7 @@ class CaptureScreen(Screen):
         self.pages.setCurrentWidget(self.hint)
         if self._shown:
             self.primary_button.setFocus()  # Enter does the obvious next step
-        name = patient_name_text(procedure.patient.name) if procedure is not None else ""
+        name = display_name(procedure.patient.name) if procedure is not None else ""
         if state is ProcedureState.PATIENT_SELECTED:
             self._set_hint(
                 "Procedure not started",

@@ -46,7 +46,7 @@ from izer.gui.theme import (
     WARNING_AMBER,
     touch_px,
 )
-from izer.gui.widgets.patient_banner import patient_name_text
+from izer.model import display_name
 
 #: Most dashboard refreshes a second, however many jobs change.
 MAX_REFRESH_PER_S = 4
@@ -284,7 +284,7 @@ def _age(job: Job, now: datetime) -> timedelta:
 def _patient_text(record: Any) -> str:
     if record is None:
         return "(study not in the local store)"
-    name = patient_name_text(record.patient_name) or "(no name)"
+    name = display_name(record.patient_name) or "(no name)"
     return f"{name}  ·  {record.patient_id}" if record.patient_id else name
 
 

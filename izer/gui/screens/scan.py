@@ -57,9 +57,8 @@ from izer.gui.theme import (
     WARNING_AMBER,
     touch_px,
 )
-from izer.gui.widgets.patient_banner import patient_name_text
 from izer.gui.widgets.thumbnails import ThumbnailStrip
-from izer.model import Procedure, ProcedureState
+from izer.model import Procedure, ProcedureState, display_name
 
 #: Longer side of a QC thumbnail as made on the worker, and the strip's (portrait) tiles.
 THUMB_PX = 240
@@ -442,7 +441,7 @@ class ScanScreen(Screen):
         if procedure is not None:
             patient = procedure.patient
             bits = [
-                patient_name_text(patient.name) or "(no name)",
+                display_name(patient.name) or "(no name)",
                 f"ID {patient.patient_id}",
                 f"Acc. {procedure.accession_number}" if procedure.accession_number else "",
                 procedure.description,

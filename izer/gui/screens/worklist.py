@@ -36,7 +36,6 @@ from izer.gui.bridge import EngineBridge
 from izer.gui.icons import icon
 from izer.gui.screens import Screen
 from izer.gui.theme import SURFACE, TEXT_MUTED, WARNING_AMBER, touch_px
-from izer.gui.widgets.patient_banner import patient_name_text
 from izer.gui.widgets.unscheduled_form import UnscheduledEntry, UnscheduledForm
 from izer.gui.widgets.worklist_table import (
     ROW_ROLE,
@@ -52,7 +51,7 @@ from izer.gui.widgets.worklist_table import (
     person_text,
     plural,
 )
-from izer.model import ProcedureState
+from izer.model import ProcedureState, display_name
 
 #: What the screen says when there is nobody to ask.
 NO_PROVIDER_MESSAGE = (
@@ -73,7 +72,7 @@ def _make_room(engine: Engine) -> None:
         engine.release()
     elif state in OPEN_STATES:
         procedure = engine.procedure
-        who = patient_name_text(procedure.patient.name) if procedure else "another patient"
+        who = display_name(procedure.patient.name) if procedure else "another patient"
         raise ValueError(
             f"A procedure is still open for {who} ({state.value.replace('_', ' ').lower()}): "
             "continue it, or end it with Finish or Discontinue on the Review screen first."
@@ -217,7 +216,7 @@ class ConfirmPanel(QWidget):
         today = today or dt.date.today()
         self.row = row
         item, patient = row.item, row.item.patient
-        self.name.setText(patient_name_text(patient.name) or "(no name)")
+        self.name.setText(display_name(patient.name) or "(no name)")
         born = date_text(patient.birth_date)
         age = age_text(patient.birth_date, today)
         bits = [
@@ -631,7 +630,7 @@ class WorklistScreen(Screen):
         engine = self.bridge.engine
         state, procedure = engine.state, engine.procedure
         if state in OPEN_STATES and procedure is not None:
-            who = patient_name_text(procedure.patient.name) or "(no name)"
+            who = display_name(procedure.patient.name) or "(no name)"
             self.notice.setText(
                 f"A procedure is open for {who} ({state.value.replace('_', ' ').lower()}). "
                 "End it before starting another."

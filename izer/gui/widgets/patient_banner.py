@@ -7,7 +7,7 @@ from PyQt6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from izer.gui.bridge import EngineBridge
 from izer.gui.theme import ACCENT, RECORD_RED, SURFACE, TEXT_MUTED, WARNING_AMBER
-from izer.model import Procedure, ProcedureState
+from izer.model import Procedure, ProcedureState, display_date, display_name
 
 #: Banner colour per procedure state: blue while working, amber in review, grey when idle.
 STATE_COLOURS = {
@@ -19,20 +19,6 @@ STATE_COLOURS = {
     ProcedureState.COMPLETED: "#30a46c",
     ProcedureState.DISCONTINUED: RECORD_RED,
 }
-
-
-def patient_name_text(name: str) -> str:
-    """A DICOM PN for the banner: ``FAMILY, Given`` plus the ideographic form, if any."""
-    groups = name.split("=")
-    parts = [*groups[0].split("^"), "", ""]
-    family, given = parts[0].strip(), " ".join(p for p in parts[1:3] if p).strip()
-    shown = f"{family.upper()}, {given}" if family and given else family or given
-    extra = [" ".join(g.replace("^", " ").split()) for g in groups[1:] if g.strip("^ ")]
-    return f"{shown}  ({' / '.join(extra)})" if extra else shown
-
-
-def _date(value: str) -> str:
-    return f"{value[:4]}-{value[4:6]}-{value[6:]}" if len(value) == 8 else value
 
 
 class PatientBanner(QWidget):
@@ -85,10 +71,10 @@ class PatientBanner(QWidget):
             state = ProcedureState.IDLE
         else:
             patient = procedure.patient
-            self.name.setText(patient_name_text(patient.name) or "(no name)")
+            self.name.setText(display_name(patient.name) or "(no name)")
             bits = [
                 f"ID {patient.patient_id}",
-                f"born {_date(patient.birth_date)}" if patient.birth_date else "",
+                f"born {display_date(patient.birth_date)}" if patient.birth_date else "",
                 {"M": "male", "F": "female", "O": "other"}.get(patient.sex.value, ""),
                 f"Acc. {procedure.accession_number}" if procedure.accession_number else "",
                 procedure.description,

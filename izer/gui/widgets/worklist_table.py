@@ -31,8 +31,7 @@ from PyQt6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 from izer.engine import Engine, WorklistItem
 from izer.gui.icons import icon
 from izer.gui.theme import SURFACE_RAISED, TEXT, TEXT_MUTED, WARNING_AMBER, touch_px
-from izer.gui.widgets.patient_banner import patient_name_text
-from izer.model import ProcedureState, Sex
+from izer.model import ProcedureState, Sex, display_name
 
 #: The whole row (a :class:`WorklistRow`).
 ROW_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -204,7 +203,7 @@ class WorklistRow:
             case Column.TIME:
                 return self.when(today)
             case Column.PATIENT:
-                return patient_name_text(patient.name) or "(no name)"
+                return display_name(patient.name) or "(no name)"
             case Column.ID:
                 return patient.patient_id
             case Column.BIRTH_DATE:
