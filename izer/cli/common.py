@@ -71,3 +71,33 @@ def subcommand_main(name: str) -> Callable[[Sequence[str] | None], int]:
 
     main.__doc__ = f"``izer {name} ...`` in-process; returns the exit status."
     return main
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a number of seconds more than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {value:g}")
+    return value
+
+
+def add_wait_options(parser: argparse.ArgumentParser, now: str, *, queued: str) -> None:
+    """``--wait/--no-wait`` and ``--timeout S`` of commands that queue outbox jobs.
+
+    ``now`` says what waiting does ("print now"), ``queued`` what is left queued ("the job").
+    """
+    parser.add_argument(
+        "--wait",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help=f"{now} and wait for the outcome (default), or only queue {queued}",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        metavar="S",
+        help=f"stop waiting after S seconds ({queued} stay(s) queued); default: no limit",
+    )

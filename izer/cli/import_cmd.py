@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from izer.cli.common import (
     EXIT_FAILURE,
     EXIT_USAGE,
+    add_wait_options,
     fail,
     global_options,
     settings_for,
@@ -112,15 +113,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         metavar="DEST[,DEST]",
         help="send the imported studies to these destinations (repeatable)",
     )
-    parser.add_argument(
-        "--wait",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="with --send: send now and wait (default), or only queue the jobs",
-    )
-    parser.add_argument(
-        "--timeout", type=float, metavar="S", help="with --send: stop waiting after S seconds"
-    )
+    add_wait_options(parser, "with --send: send now", queued="the jobs")
     parser.add_argument(
         "--yes",
         action="store_true",
@@ -134,8 +127,6 @@ def handle(args: argparse.Namespace) -> int:
     destinations = split_destinations(args.send or [])
     if args.send and not destinations:
         return fail("--send names no destination", EXIT_USAGE)
-    if args.timeout is not None and args.timeout <= 0:
-        return fail(f"--timeout must be more than 0 seconds, got {args.timeout:g}", EXIT_USAGE)
     if bool(args.patient_id) != bool(args.patient_name):
         return fail("give --patient-id and --patient-name together", EXIT_USAGE)
     with Engine.open(settings) as engine:

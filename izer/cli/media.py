@@ -34,6 +34,7 @@ from pathlib import Path
 from izer.cli.common import (
     EXIT_FAILURE,
     EXIT_USAGE,
+    add_wait_options,
     fail,
     global_options,
     settings_for,
@@ -93,13 +94,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     burn.add_argument("--no-verify", dest="verify", action="store_false", help="no read-back")
     burn.add_argument("--no-eject", dest="eject", action="store_false", help="leave it in")
     burn.add_argument("--tool", choices=("xorriso", "cdrskin", "imapi2"), default="xorriso")
-    burn.add_argument(
-        "--wait",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="burn now and wait (default), or only queue the jobs",
-    )
-    burn.add_argument("--timeout", type=float, metavar="S", help="stop waiting after S seconds")
+    add_wait_options(burn, "burn now", queued="the jobs")
     burn.set_defaults(handler=handle_burn)
 
     drives = actions.add_parser("drives", parents=[global_options()], help="list drives")
@@ -172,8 +167,6 @@ def _print_build(report: MediaBuildReport) -> None:
 
 def handle_burn(args: argparse.Namespace) -> int:
     settings = settings_for(args).settings
-    if args.timeout is not None and args.timeout <= 0:
-        return fail(f"--timeout must be more than 0 seconds, got {args.timeout:g}", EXIT_USAGE)
     with Engine.open(settings) as engine:
         try:
             jobs = engine.media.queue_burn(

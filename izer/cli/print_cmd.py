@@ -26,6 +26,7 @@ import time
 from izer.cli.common import (
     EXIT_FAILURE,
     EXIT_USAGE,
+    add_wait_options,
     fail,
     global_options,
     settings_for,
@@ -76,13 +77,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     film.add_argument("--magnification", metavar="TYPE", help="REPLICATE, BILINEAR, CUBIC, NONE")
     film.add_argument("--priority", metavar="P", help="HIGH, MED or LOW")
     film.add_argument("--label", dest="session_label", metavar="TEXT", help="film session label")
-    parser.add_argument(
-        "--wait",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="print now and wait for the outcome (default), or only queue the job",
-    )
-    parser.add_argument("--timeout", type=float, metavar="S", help="stop waiting after S seconds")
+    add_wait_options(parser, "print now", queued="the job")
     parser.set_defaults(handler=handle)
 
 
@@ -103,8 +98,6 @@ OVERRIDES = (
 
 def handle(args: argparse.Namespace) -> int:
     settings = settings_for(args).settings
-    if args.timeout is not None and args.timeout <= 0:
-        return fail(f"--timeout must be more than 0 seconds, got {args.timeout:g}", EXIT_USAGE)
     overrides = {name: getattr(args, name) for name in OVERRIDES if getattr(args, name) is not None}
     with Engine.open(settings) as engine:
         try:

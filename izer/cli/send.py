@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from izer.cli.common import (
     EXIT_FAILURE,
     EXIT_USAGE,
+    add_wait_options,
     fail,
     global_options,
     settings_for,
@@ -69,20 +70,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="destination name or AET@host:port; several separated by commas (repeatable)",
     )
     parser.add_argument(
-        "--wait",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="send now and wait for the outcome (default), or only queue the jobs",
-    )
-    parser.add_argument(
         "--again", action="store_true", help="send instances already sent to a destination again"
     )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        metavar="S",
-        help="stop waiting after S seconds (the jobs stay queued); default: no limit",
-    )
+    add_wait_options(parser, "send now", queued="the jobs")
     parser.set_defaults(handler=handle)
 
 
@@ -95,8 +85,6 @@ def handle(args: argparse.Namespace) -> int:
     destinations = split_destinations(args.to)
     if not destinations:
         return fail("--to names no destination", EXIT_USAGE)
-    if args.timeout is not None and args.timeout <= 0:
-        return fail(f"--timeout must be more than 0 seconds, got {args.timeout:g}", EXIT_USAGE)
     with Engine.open(settings) as engine:
         dispatch = engine.dispatch
         try:
