@@ -461,3 +461,32 @@ def test_the_thumbnail_strip_is_generic(qtbot) -> None:
     assert activation.args == ["c"]
     strip.clear()
     assert strip.keys() == [] and strip.selected_keys() == []
+
+
+def test_a_second_pause_press_while_the_first_runs_is_kept(bridge, qtbot, monkeypatch) -> None:
+    engine = bridge.engine
+    _start_procedure(engine)
+    screen = CaptureScreen(bridge)
+    qtbot.addWidget(screen)
+    screen.show()
+    screen.on_shown()
+    qtbot.waitUntil(lambda: screen.preview.painted_frames >= 3, timeout=WAIT_MS)
+    screen.toggle_recording()
+    qtbot.waitUntil(lambda: screen.tally.isVisible(), timeout=WAIT_MS)
+    release = threading.Event()
+    toggles: list[bool] = []
+    original = engine.capture.toggle_pause
+
+    def slow_toggle() -> None:
+        release.wait(5)  # the first press is still being carried out when the second comes
+        toggles.append(True)
+        original()
+
+    monkeypatch.setattr(engine.capture, "toggle_pause", slow_toggle)
+    screen.toggle_pause()
+    screen.toggle_pause()
+    release.set()
+    qtbot.waitUntil(lambda: len(toggles) == 2 and not screen._pause_busy, timeout=WAIT_MS)
+    assert not any(status.paused for status in engine.capture.recording_status())
+    screen.toggle_recording()
+    qtbot.waitUntil(lambda: screen.strip.count("clip") == 1, timeout=WAIT_MS)

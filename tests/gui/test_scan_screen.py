@@ -47,7 +47,13 @@ def screen(bridge, qtbot) -> ScanScreen:
 
 def scan_all(screen: ScanScreen, qtbot, expected: int) -> None:
     qtbot.mouseClick(screen.scan_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: screen.strip.count() == expected and not screen._busy, timeout=20000)
+    try:
+        qtbot.waitUntil(
+            lambda: screen.strip.count() == expected and not screen._busy, timeout=20000
+        )
+    except Exception as exc:
+        message = f"scan did not finish; the screen says: {screen.status.text()}"
+        raise AssertionError(message) from exc
 
 
 def select(screen: ScanScreen, row: int) -> None:
@@ -155,7 +161,8 @@ def test_a_document_from_the_sane_test_scanner_becomes_one_pdf(
                      Qt.MouseButton.LeftButton)  # fmt: skip
     assert screen.preset.key == "document"
     screen.dpi.setValue(75)
-    screen.sane_options = {"test-picture": "Color pattern"}
+    # the test backend keeps options between opens in one process: ask for the flatbed
+    screen.sane_options = {"test-picture": "Color pattern", "source": "Flatbed"}
     screen.source.setEditText("sane:test:0")
     scan_all(screen, qtbot, 1)
     assert screen.pages()[0].pixels.ndim == 3  # colour document

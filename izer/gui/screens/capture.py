@@ -352,6 +352,7 @@ class CaptureScreen(Screen):
         self._rec_frozen = 0.0
         self._record_busy = False
         self._pause_busy = False
+        self._pause_pending = False
         self._ending = False
         self._source_job = False
         self._source_failed = ""
@@ -997,13 +998,23 @@ class CaptureScreen(Screen):
         self._call(self.engine.capture.toggle_recording, on_done=done, on_error=failed)
 
     def toggle_pause(self) -> None:
-        """Pause the recording, or resume it."""
-        if not self._recording or self._pause_busy:
+        """Pause the recording, or resume it.
+
+        A press while the previous one is still being carried out is kept and carried out
+        right after it (a quick pause and resume on the pedal is never lost).
+        """
+        if not self._recording:
+            return
+        if self._pause_busy:
+            self._pause_pending = not self._pause_pending
             return
         self._pause_busy = True
 
         def done(_result: object) -> None:
             self._pause_busy = False
+            if self._pause_pending:
+                self._pause_pending = False
+                self.toggle_pause()
 
         def failed(exc: BaseException) -> None:
             done(None)
