@@ -1,9 +1,10 @@
 """``izer serve``: run izer's DICOM listener and send the outbox's jobs until Ctrl-C or SIGTERM.
 
-The listener answers Verification and takes Storage Commitment reports (recorded for the
-jobs that asked for them, also when they come late). Queued jobs (``izer send --no-wait``,
-auto-send, retries) are sent while it runs, and with ``[dispatch] retention_days`` set,
-delivered studies past retention are purged once an hour.
+The listener answers Verification, takes Storage Commitment reports (recorded for the
+jobs that asked for them, also when they come late) and, with ``[listener] storage`` on (the
+default), accepts instances sent to it (C-STORE) into the local store. Queued jobs (``izer
+send --no-wait``, auto-send, retries) are sent while it runs, and with ``[dispatch]
+retention_days`` set, delivered studies past retention are purged once an hour.
 """
 
 from __future__ import annotations
@@ -83,10 +84,12 @@ def handle(args: argparse.Namespace) -> int:
                     f"cannot listen on port {listener.port}: {exc.strerror or exc}", EXIT_FAILURE
                 )
             allowed = ", ".join(listener.allowed_calling_aets) or "any"
+            services = "Verification, Storage Commitment reports"
+            if listener.accepts_storage:
+                services += f"; accepting storage into {engine.store.folder}"
             print(
                 f"izer: listening as {listener.ae_title} on port {listener.port} "
-                f"(Verification, Storage Commitment reports); calling AE titles allowed: "
-                f"{allowed}; Ctrl-C stops",
+                f"({services}); calling AE titles allowed: {allowed}; Ctrl-C stops",
                 flush=True,
             )
             dispatch = engine.dispatch

@@ -231,6 +231,13 @@ def _check_values(settings: Settings, path: Path) -> None:
     fail("listener.port", port_problem(settings.listener.port))
     for index, aet in enumerate(settings.listener.allowed_calling_aets):
         fail(f"listener.allowed_calling_aets[{index}]", ae_title_problem(aet))
+    if settings.listener.min_free_mb < 0:
+        fail(
+            "listener.min_free_mb",
+            f"{settings.listener.min_free_mb} is negative; give 0 (no check) or more megabytes",
+        )
+    for index, syntax in enumerate(settings.listener.transfer_syntaxes):
+        fail(f"listener.transfer_syntaxes[{index}]", uid_problem(syntax))
     _check_capture(settings.capture, fail)
     seen: set[str] = set()
     for index, destination in enumerate(settings.destinations):

@@ -87,10 +87,19 @@ class NetworkSettings:
 
 @dataclass(frozen=True)
 class ListenerSettings:
-    """izer's own SCP: ``izer serve`` and the receiver of storage-commitment reports."""
+    """izer's own SCP: ``izer serve``, its Storage SCP and the receiver of storage-commitment
+    reports.
+
+    ``storage`` makes ``izer serve`` accept C-STORE (PS3.4 B) into the local store; below
+    ``min_free_mb`` of free disk it refuses with 0xA700 (out of resources).
+    ``transfer_syntaxes`` (UIDs) narrows what is accepted; empty: every syntax izer emits.
+    """
 
     port: int = 11112
     allowed_calling_aets: tuple[str, ...] = ()
+    storage: bool = True
+    min_free_mb: int = 1024
+    transfer_syntaxes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

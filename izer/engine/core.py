@@ -45,6 +45,7 @@ from izer.engine.exporting import ExportOptions, ExportReport, ExportStep, _Expo
 from izer.engine.importing import ImportController
 from izer.engine.media import MediaController
 from izer.engine.printing import PrintController
+from izer.engine.receiving import ReceiveHandler
 from izer.engine.reporting import ReportController
 from izer.engine.reviewing import ReviewController
 from izer.engine.scheduling import ProcedureContext, new_identifier
@@ -537,6 +538,8 @@ class Engine:
                 else allowed_calling_aets
             ),
             max_pdu_bytes=self.settings.network.max_pdu_bytes,
+            store_handler=ReceiveHandler(self) if configured.storage else None,
+            transfer_syntaxes=configured.transfer_syntaxes,
         )
 
     # -- capture ------------------------------------------------------------------------------

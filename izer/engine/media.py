@@ -244,11 +244,8 @@ class MediaController:
                 raise
             volume = MediaVolume(fileset, label, folder=folder, web=web_report)
             if iso is not None:
-                naming = (
-                    IsoNaming(medium.value)
-                    if medium.value in ("cd", "dvd", "bd")
-                    else (IsoNaming.CD)
-                )
+                optical = medium.value in ("cd", "dvd", "bd")
+                naming = IsoNaming(medium.value) if optical else IsoNaming.CD
                 volume.iso = make_iso(
                     root, iso, volume_id=fileset_id, naming=naming, progress=stage("iso")
                 )

@@ -1,4 +1,12 @@
-"""izer's own SCP: Verification and Storage Commitment reports; receiving comes later.
+"""izer's own SCP: Verification, Storage Commitment reports and, optionally, Storage.
+
+Storage (PS3.4 B): with a :data:`StoreHandler` the listener accepts every storage SOP class
+pynetdicom knows in the transfer syntaxes given (by default
+:data:`DEFAULT_STORAGE_TRANSFER_SYNTAXES`: the uncompressed, JPEG, JPEG-LS, JPEG 2000, HTJ2K,
+JPEG XL, RLE, Deflated, MPEG-2, H.264 and HEVC syntaxes). Each C-STORE data set goes to the
+handler, which files it durably; the C-STORE response carries the status it returns, so a
+success (0x0000) is only sent once the instance is on disk. One log line per association
+and per study received sums up what came in.
 
 Storage Commitment (PS3.4 J): a Storage Commitment SCP may send its N-EVENT-REPORT on a new
 association that it opens to izer (J.3.3). It then proposes SCP/SCU Role Selection (PS3.7
@@ -13,10 +21,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from pydicom.dataset import Dataset
-from pynetdicom import AE, evt
+from pydicom.dataset import Dataset, FileMetaDataset
+from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import StorageCommitmentPushModel, Verification
 from pynetdicom.transport import ThreadedAssociationServer
 
@@ -29,6 +37,79 @@ _SUCCESS = 0x0000
 _PROCESSING_FAILURE = 0x0110
 _NO_SUCH_EVENT_TYPE = 0x0113
 _INVALID_ARGUMENT_VALUE = 0x0115
+#: C-STORE "Error: Cannot understand" (PS3.4 Table B.2-1).
+STORE_CANNOT_UNDERSTAND = 0xC000
+
+#: Transfer syntaxes the Storage SCP accepts by default: all those izer emits (PS3.5 Annex A,
+#: PS3.6 Table A-1), uncompressed first.
+DEFAULT_STORAGE_TRANSFER_SYNTAXES: tuple[str, ...] = (
+    "1.2.840.10008.1.2.1",  # Explicit VR Little Endian
+    "1.2.840.10008.1.2",  # Implicit VR Little Endian
+    "1.2.840.10008.1.2.1.99",  # Deflated Explicit VR Little Endian
+    "1.2.840.10008.1.2.4.50",  # JPEG Baseline (Process 1)
+    "1.2.840.10008.1.2.4.51",  # JPEG Extended (Process 2 & 4)
+    "1.2.840.10008.1.2.4.57",  # JPEG Lossless (Process 14)
+    "1.2.840.10008.1.2.4.70",  # JPEG Lossless SV1
+    "1.2.840.10008.1.2.4.80",  # JPEG-LS Lossless
+    "1.2.840.10008.1.2.4.81",  # JPEG-LS Near-Lossless
+    "1.2.840.10008.1.2.4.90",  # JPEG 2000 Lossless
+    "1.2.840.10008.1.2.4.91",  # JPEG 2000
+    "1.2.840.10008.1.2.4.201",  # HTJ2K Lossless
+    "1.2.840.10008.1.2.4.202",  # HTJ2K Lossless RPCL
+    "1.2.840.10008.1.2.4.203",  # HTJ2K
+    "1.2.840.10008.1.2.4.110",  # JPEG XL Lossless
+    "1.2.840.10008.1.2.4.111",  # JPEG XL JPEG Recompression
+    "1.2.840.10008.1.2.4.112",  # JPEG XL
+    "1.2.840.10008.1.2.5",  # RLE Lossless
+    "1.2.840.10008.1.2.4.100",  # MPEG-2 MP@ML
+    "1.2.840.10008.1.2.4.101",  # MPEG-2 MP@HL
+    "1.2.840.10008.1.2.4.102",  # H.264 HP@L4.1
+    "1.2.840.10008.1.2.4.103",  # H.264 BD-compatible HP@L4.1
+    "1.2.840.10008.1.2.4.104",  # H.264 HP@L4.2 2D video
+    "1.2.840.10008.1.2.4.105",  # H.264 HP@L4.2 3D video
+    "1.2.840.10008.1.2.4.106",  # H.264 Stereo HP@L4.2
+    "1.2.840.10008.1.2.4.107",  # HEVC Main@L5.1
+    "1.2.840.10008.1.2.4.108",  # HEVC Main 10@L5.1
+)
+
+
+@dataclass(frozen=True)
+class StoreOutcome:
+    """What a :data:`StoreHandler` answers for one C-STORE (PS3.4 B.2.3, Table B.2-1).
+
+    Attributes
+    ----------
+    status
+        0x0000 once the instance is durably stored; 0xA7xx out of resources; 0xA900 data set
+        does not match SOP class; 0xCxxx cannot understand.
+    comment
+        Error Comment (0000,0902) sent with a failure, at most 64 characters.
+    study_uid, patient_id
+        Of the instance stored, for the per-study log line.
+    """
+
+    status: int
+    comment: str = ""
+    study_uid: str = ""
+    patient_id: str = ""
+
+
+#: Files one received instance: (data set, its file meta (transfer syntax, SOP class and
+#: instance from the C-STORE request), calling AE title) -> outcome. It returns only once the
+#: instance is durable; the listener answers the C-STORE with its status.
+StoreHandler = Callable[[Dataset, FileMetaDataset, str], StoreOutcome]
+
+
+@dataclass
+class _Tally:
+    """What one association has stored so far."""
+
+    calling_aet: str
+    instances: int = 0
+    failures: int = 0
+    bytes: int = 0
+    #: study UID -> [patient ID, instances]
+    studies: dict[str, list] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -111,6 +192,11 @@ class Listener:
         Address to bind; all interfaces by default.
     max_pdu_bytes
         Largest PDU izer accepts.
+    store_handler
+        When given, the listener is also a Storage SCP (PS3.4 B) that hands every received
+        instance to it; without it, C-STORE is not accepted.
+    transfer_syntaxes
+        Transfer syntaxes accepted for storage; empty: :data:`DEFAULT_STORAGE_TRANSFER_SYNTAXES`.
     """
 
     def __init__(
@@ -121,6 +207,8 @@ class Listener:
         allowed_calling_aets: Sequence[str] = (),
         host: str = "",
         max_pdu_bytes: int = 65536,
+        store_handler: StoreHandler | None = None,
+        transfer_syntaxes: Sequence[str] = (),
     ) -> None:
         self.ae_title = ae_title
         self.port = port
@@ -135,9 +223,19 @@ class Listener:
         # The reporting SCP proposes to be the SCP: accept that role for it and the SCU
         # role for izer (PS3.4 J.3.3, PS3.7 D.3.3.4).
         self._ae.add_supported_context(StorageCommitmentPushModel, scu_role=True, scp_role=True)
+        self.store_handler = store_handler
+        self.transfer_syntaxes = tuple(transfer_syntaxes) or DEFAULT_STORAGE_TRANSFER_SYNTAXES
+        if store_handler is not None:
+            # Any number of abstract syntaxes may be supported; pynetdicom only limits the
+            # contexts a peer may propose in one association (128, PS3.8 9.3.2.2).
+            for context in AllStoragePresentationContexts:
+                self._ae.add_supported_context(
+                    context.abstract_syntax, list(self.transfer_syntaxes)
+                )
         self._server: ThreadedAssociationServer | None = None
         self._handlers: list[CommitmentHandler] = []
         self._lock = threading.Lock()
+        self._tallies: dict[int, _Tally] = {}
 
     def add_commitment_handler(self, handler: CommitmentHandler) -> None:
         """Call ``handler`` with every storage commitment report received from now on.
@@ -168,6 +266,13 @@ class Listener:
             (evt.EVT_N_EVENT_REPORT, self._on_event_report),
             (evt.EVT_REJECTED, self._on_rejected),
         ]
+        if self.store_handler is not None:
+            handlers += [
+                (evt.EVT_C_STORE, self._on_store),
+                (evt.EVT_RELEASED, self._on_association_end),
+                (evt.EVT_ABORTED, self._on_association_end),
+                (evt.EVT_CONN_CLOSE, self._on_association_end),
+            ]
         self._server = self._ae.start_server(
             (self.host, self.port), block=False, evt_handlers=handlers
         )
@@ -192,6 +297,71 @@ class Listener:
     def _on_echo(self, event: evt.Event) -> int:
         log.info("C-ECHO from %s", event.assoc.requestor.ae_title)
         return 0x0000
+
+    @property
+    def accepts_storage(self) -> bool:
+        """True when the listener is also a Storage SCP."""
+        return self.store_handler is not None
+
+    def _on_store(self, event: evt.Event) -> Dataset:
+        """Answer a C-STORE (PS3.4 B.2.3) with the status the store handler returns."""
+        calling = event.assoc.requestor.ae_title
+        assert self.store_handler is not None
+        try:
+            dataset = event.dataset
+            file_meta = event.file_meta
+        except Exception as exc:  # a data set that cannot be decoded
+            log.warning("C-STORE from %s could not be decoded: %s", calling, exc)
+            outcome = StoreOutcome(STORE_CANNOT_UNDERSTAND, f"cannot decode: {exc}")
+        else:
+            try:
+                outcome = self.store_handler(dataset, file_meta, calling)
+            except Exception as exc:
+                log.exception("storing an instance from %s failed", calling)
+                outcome = StoreOutcome(STORE_CANNOT_UNDERSTAND, f"not stored: {exc}")
+        self._count(event, outcome)
+        response = Dataset()
+        response.Status = outcome.status
+        if outcome.status != _SUCCESS and outcome.comment:
+            response.ErrorComment = outcome.comment[:64]
+        return response
+
+    def _count(self, event: evt.Event, outcome: StoreOutcome) -> None:
+        data = getattr(event.request, "DataSet", None)
+        size = data.getbuffer().nbytes if hasattr(data, "getbuffer") else 0
+        with self._lock:
+            tally = self._tallies.setdefault(
+                id(event.assoc), _Tally(event.assoc.requestor.ae_title)
+            )
+            if outcome.status != _SUCCESS and not 0xB000 <= outcome.status <= 0xBFFF:
+                tally.failures += 1
+                return
+            tally.instances += 1
+            tally.bytes += size
+            study = tally.studies.setdefault(outcome.study_uid, [outcome.patient_id, 0])
+            study[1] += 1
+
+    def _on_association_end(self, event: evt.Event) -> None:
+        with self._lock:
+            tally = self._tallies.pop(id(event.assoc), None)
+        if tally is None:
+            return
+        log.info(
+            "association from %s: %d instances stored (%d bytes) in %d studies, %d refused",
+            tally.calling_aet,
+            tally.instances,
+            tally.bytes,
+            len(tally.studies),
+            tally.failures,
+        )
+        for study_uid, (patient_id, count) in tally.studies.items():
+            log.info(
+                "study %s of patient %r: %d instances received from %s",
+                study_uid,
+                patient_id,
+                count,
+                tally.calling_aet,
+            )
 
     def _on_event_report(self, event: evt.Event) -> tuple[int, Dataset | None]:
         """Answer an N-EVENT-REPORT (PS3.7 10.1.1): the only context that allows one is
