@@ -47,6 +47,7 @@ from izer.engine.media import MediaController
 from izer.engine.printing import PrintController
 from izer.engine.receiving import ReceiveHandler
 from izer.engine.reporting import ReportController
+from izer.engine.retrieving import RetrieveController
 from izer.engine.reviewing import ReviewController
 from izer.engine.scheduling import ProcedureContext, new_identifier
 from izer.model import (
@@ -157,6 +158,7 @@ class Engine:
         self.media = MediaController(self)
         self.importing = ImportController(self)
         self.review_actions = ReviewController(self)
+        self.retrieve = RetrieveController(self)
 
     @staticmethod
     def devices() -> tuple[list[DeviceInfo], list[tuple[str, bool, str]]]:

@@ -6,7 +6,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 
 from pynetdicom import AE, Association, evt
@@ -105,12 +105,16 @@ class AssociationFactory:
         contexts: Sequence[RequestedContext],
         *,
         peer_sends_requests: bool = True,
+        ext_neg: Sequence[object] = (),
+        evt_handlers: Sequence[tuple[object, Callable[..., object]]] = (),
     ) -> Iterator[Association]:
         """An established association, released (or aborted on error) on exit.
 
         ``peer_sends_requests=False`` for associations on which only izer asks (storage,
         MPPS, print, queries): the responses are then kept for the caller
-        (:func:`keep_responses_for_the_caller`).
+        (:func:`keep_responses_for_the_caller`). ``ext_neg`` are extended negotiation items
+        (e.g. SCP/SCU Role Selection, PS3.7 D.3.3.4, for C-GET) and ``evt_handlers`` extra
+        pynetdicom event handlers bound to the association (e.g. ``EVT_C_STORE``).
 
         Raises
         ------
@@ -149,8 +153,9 @@ class AssociationFactory:
             destination.host,
             destination.port,
             ae_title=destination.ae_title,
-            evt_handlers=handlers,
+            evt_handlers=[*handlers, *evt_handlers],
             tls_args=tls_args,
+            ext_neg=list(ext_neg) or None,
         )
         if not association.is_established:
             raise AssociationFailed(

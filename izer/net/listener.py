@@ -68,6 +68,11 @@ DEFAULT_STORAGE_TRANSFER_SYNTAXES: tuple[str, ...] = (
     "1.2.840.10008.1.2.4.104",  # H.264 HP@L4.2 2D video
     "1.2.840.10008.1.2.4.105",  # H.264 HP@L4.2 3D video
     "1.2.840.10008.1.2.4.106",  # H.264 Stereo HP@L4.2
+    "1.2.840.10008.1.2.4.100.1",  # MPEG-2 MP@ML, fragmentable
+    "1.2.840.10008.1.2.4.101.1",  # MPEG-2 MP@HL, fragmentable
+    "1.2.840.10008.1.2.4.102.1",  # H.264 HP@L4.1, fragmentable
+    "1.2.840.10008.1.2.4.103.1",  # H.264 BD-compatible HP@L4.1, fragmentable
+    "1.2.840.10008.1.2.4.104.1",  # H.264 HP@L4.2 2D video, fragmentable
     "1.2.840.10008.1.2.4.107",  # HEVC Main@L5.1
     "1.2.840.10008.1.2.4.108",  # HEVC Main 10@L5.1
 )
