@@ -4,7 +4,9 @@ The listener answers Verification, takes Storage Commitment reports (recorded fo
 jobs that asked for them, also when they come late) and, with ``[listener] storage`` on (the
 default), accepts instances sent to it (C-STORE) into the local store. Queued jobs (``izer
 send --no-wait``, auto-send, retries) are sent while it runs, and with ``[dispatch]
-retention_days`` set, delivered studies past retention are purged once an hour.
+retention_days`` set, delivered studies past retention are purged once an hour. With
+``[[auto_export]]`` rules, received studies quiet for a rule's ``quiet_seconds`` are exported
+to its folder (and queued to its ``forward`` destinations).
 """
 
 from __future__ import annotations
@@ -87,6 +89,8 @@ def handle(args: argparse.Namespace) -> int:
             services = "Verification, Storage Commitment reports"
             if listener.accepts_storage:
                 services += f"; accepting storage into {engine.store.folder}"
+            if engine.auto_export.enabled:
+                services += f"; auto-export rules: {engine.auto_export.describe()}"
             print(
                 f"izer: listening as {listener.ae_title} on port {listener.port} "
                 f"({services}); calling AE titles allowed: {allowed}; Ctrl-C stops",
@@ -98,6 +102,7 @@ def handle(args: argparse.Namespace) -> int:
             next_purge = time.monotonic()
             try:
                 while not stop.wait(0.5):
+                    _auto_export(engine)
                     if sending and time.monotonic() >= next_purge:
                         next_purge = time.monotonic() + PURGE_INTERVAL_S
                         _purge(engine)
@@ -121,6 +126,14 @@ def _start_sending(engine: Engine) -> bool:
         return False
     print(f"izer: sending queued jobs from {engine.dispatch.outbox_path}", flush=True)
     return True
+
+
+def _auto_export(engine: Engine) -> None:
+    """Export (and forward) the received studies that are quiet; never stops the loop."""
+    try:
+        engine.auto_export.run_due()
+    except Exception:
+        log.exception("auto-export failed; trying again in a moment")
 
 
 def _purge(engine: Engine) -> None:

@@ -25,6 +25,8 @@ from typing import Any
 from izer.config.paths import default_config_path
 from izer.config.settings import (
     CHARACTER_SETS,
+    EXPORT_NUMBER_NAMES,
+    EXPORT_PATTERN_NAMES,
     IDENTIFIER_FIELDS,
     IDENTIFIER_UNIQUE_FIELDS,
     VIDEO_SYNTAX_NAMES,
@@ -251,6 +253,7 @@ def _check_values(settings: Settings, path: Path) -> None:
     _check_dispatch(settings, fail)
     _check_worklist(settings, fail)
     _check_report(settings.report, fail)
+    _check_auto_export(settings, fail)
 
 
 #: Video encoders the recorder offers; ``auto`` is H.264 up to 1080p60 and HEVC above.
@@ -466,6 +469,62 @@ def _check_dispatch(settings: Settings, fail: typing.Callable[[str, str | None],
         fail("dispatch.retention_days", "must be 0 (keep forever) or a number of days")
 
 
+def _check_auto_export(settings: Settings, fail: typing.Callable[[str, str | None], None]) -> None:
+    """The ``[[auto_export]]`` rules: unique names, a folder, a usable pattern, destinations."""
+    seen: set[str] = set()
+    for index, rule in enumerate(settings.auto_export):
+        key = f"auto_export[{index}]"
+        if not rule.name.strip():
+            fail(f"{key}.name", "give the rule a name (it keys what is pending in the store)")
+        if rule.name.casefold() in seen:
+            fail(f"{key}.name", f"rule name {rule.name!r} is used twice")
+        seen.add(rule.name.casefold())
+        if not rule.folder.strip():
+            fail(f"{key}.folder", "give the folder to export into (created when missing)")
+        fail(f"{key}.pattern", _export_pattern_problem(rule.pattern))
+        if rule.quiet_seconds <= 0:
+            fail(f"{key}.quiet_seconds", f"must be more than 0 seconds, got {rule.quiet_seconds}")
+        if not 1 <= rule.quality <= 100:
+            fail(f"{key}.quality", f"{rule.quality} is out of range (1 to 100)")
+        for number, name in enumerate(rule.forward):
+            if settings.destination(name) is None:
+                names = ", ".join(d.name for d in settings.destinations) or "none configured"
+                fail(f"{key}.forward[{number}]", f"no destination called {name!r} ({names})")
+        for number, aet in enumerate(rule.calling_aets):
+            fail(f"{key}.calling_aets[{number}]", ae_title_problem(aet))
+
+
+_EXPORT_SPEC = re.compile(r"^(?:[<>^]?0?\d{0,2}(?:\.\d{1,2})?[ds]?)$")
+
+
+def _export_pattern_problem(pattern: str) -> str | None:
+    """Why an export folder pattern cannot be used, as ``izer.encode.export_names.check_pattern``
+    sees it (config may not import the encoders; a test keeps the two in step)."""
+    example = "e.g. {PatientID}_{PatientName}/{StudyDate}_{AccessionNumber}"
+    if not pattern.strip():
+        return f"the folder pattern is empty; {example}"
+    try:
+        fields = list(string.Formatter().parse(pattern))
+    except ValueError as exc:
+        return f"{pattern!r}: {exc} (write {{{{ and }}}} for braces)"
+    for _, name, spec, conversion in fields:
+        if name is None:
+            continue
+        if name not in EXPORT_PATTERN_NAMES:
+            known = ", ".join("{" + field + "}" for field in sorted(EXPORT_PATTERN_NAMES))
+            return f"{pattern!r}: {{{name}}} is not a pattern field; use {known}"
+        if conversion:
+            return f"{pattern!r}: {{{name}!{conversion}}}: drop the !{conversion}"
+        if spec and not _EXPORT_SPEC.match(spec):
+            return (
+                f"{pattern!r}: {{{name}:{spec}}}: only widths, zero padding and precision up "
+                "to 99 are allowed (e.g. {SeriesNumber:03d})"
+            )
+        if spec and spec.endswith("d") and name not in EXPORT_NUMBER_NAMES:
+            return f"{pattern!r}: {{{name}:{spec}}}: 'd' is for number fields only"
+    return None
+
+
 _WORKLIST_DATE = re.compile(r"^\d{8}(-\d{8})?$")
 
 
@@ -583,10 +642,10 @@ def settings_to_toml(settings: Settings) -> str:
     lines: list[str] = []
     for spec in dataclasses.fields(settings):
         value = getattr(settings, spec.name)
-        if spec.name == "destinations":
-            for destination in value:
-                lines += ["", "[[destinations]]"]
-                lines += _table_lines(destination, "destinations")
+        if spec.name in ("destinations", "auto_export"):
+            for item in value:
+                lines += ["", f"[[{spec.name}]]"]
+                lines += _table_lines(item, spec.name)
         else:
             lines += ["", f"[{spec.name}]"]
             lines += _table_lines(value, spec.name)

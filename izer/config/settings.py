@@ -250,6 +250,85 @@ class ReportSettings:
     system_printer: str = ""
 
 
+class ExportStillFormat(enum.StrEnum):
+    """How ``[[auto_export]]`` writes stills."""
+
+    JPEG = "jpeg"
+    PNG = "png"
+
+
+#: The default folder pattern of an ``[[auto_export]]`` rule (the example of issue 11).
+DEFAULT_AUTO_EXPORT_PATTERN = "{PatientID}_{PatientName}/{StudyDate}_{AccessionNumber}"
+
+#: Names an ``[[auto_export]] pattern`` may use: the fields of
+#: ``izer.encode.export_names.PATTERN_FIELDS`` and the DICOM keywords of its
+#: ``PATTERN_ALIASES`` (config may not import the encoders; a test keeps the two in step).
+EXPORT_PATTERN_NAMES: frozenset[str] = frozenset(
+    {
+        "patient_name",
+        "patient_id",
+        "birth_date",
+        "study_date",
+        "study_time",
+        "accession",
+        "study_id",
+        "study_description",
+        "study_uid",
+        "series_number",
+        "series_description",
+        "series_uid",
+        "modality",
+        "instance_number",
+        "sop_uid",
+        "PatientName",
+        "PatientID",
+        "PatientBirthDate",
+        "StudyDate",
+        "StudyTime",
+        "AccessionNumber",
+        "StudyID",
+        "StudyDescription",
+        "StudyInstanceUID",
+        "SeriesNumber",
+        "SeriesDescription",
+        "SeriesInstanceUID",
+        "Modality",
+        "InstanceNumber",
+        "SOPInstanceUID",
+    }
+)
+#: The names of :data:`EXPORT_PATTERN_NAMES` that hold numbers (``{SeriesNumber:03d}``).
+EXPORT_NUMBER_NAMES: frozenset[str] = frozenset(
+    {"series_number", "instance_number", "SeriesNumber", "InstanceNumber"}
+)
+
+
+@dataclass(frozen=True)
+class AutoExportRule:
+    """One ``[[auto_export]]`` table: received studies to export as ordinary files.
+
+    A study received by ``izer serve`` (from any sender, or from ``calling_aets``) that has
+    been quiet for ``quiet_seconds`` is exported to ``folder/<pattern folders>/``: video as
+    MP4, stills as ``stills`` (JPEG at ``quality``, or PNG); then queued to the ``forward``
+    destinations.
+    """
+
+    name: str
+    folder: str
+    pattern: str = DEFAULT_AUTO_EXPORT_PATTERN
+    quiet_seconds: float = 30.0
+    stills: ExportStillFormat = ExportStillFormat.JPEG
+    quality: int = 95
+    forward: tuple[str, ...] = ()
+    calling_aets: tuple[str, ...] = ()
+
+    def applies_to(self, calling_aet: str) -> bool:
+        """Whether studies sent by ``calling_aet`` fall under this rule."""
+        return not self.calling_aets or calling_aet.strip() in {
+            aet.strip() for aet in self.calling_aets
+        }
+
+
 #: Placeholders of ``[worklist] unscheduled_id_pattern`` and ``accession_pattern``.
 IDENTIFIER_FIELDS: dict[str, str] = {
     "date": "the local date, YYYYMMDD",
@@ -322,6 +401,7 @@ class Settings:
     worklist: WorklistSettings = field(default_factory=WorklistSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
     destinations: tuple[Destination, ...] = ()
+    auto_export: tuple[AutoExportRule, ...] = ()
 
     def destination(self, name: str) -> Destination | None:
         """The configured destination called ``name`` (case-insensitive), if any."""

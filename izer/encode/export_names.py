@@ -1,8 +1,9 @@
 """Folder and file names for exported instances, safe on every file system.
 
-A pattern such as ``{patient_name}_{patient_id}/{study_date}_{accession}`` names the folders;
-the file is ``{instance_number:04d}_{kind}`` plus ``-f0001`` per frame of a multi-frame still
-and the extension. Every value from the dataset is cleaned before it is put in the pattern
+A pattern such as ``{patient_name}_{patient_id}/{study_date}_{accession}`` names the folders
+(the DICOM keywords of :data:`PATTERN_ALIASES` work too: ``{PatientID}_{PatientName}``); the
+file is ``{instance_number:04d}_{kind}`` plus ``-f0001`` per frame of a multi-frame still and
+the extension. Every value from the dataset is cleaned before it is put in the pattern
 (so a patient named ``../../etc`` or ``C:\\Windows`` stays one harmless component), and every
 resulting component is cleaned again: letters of any script, digits, space, ``-``, ``_`` and
 ``.`` are kept, everything else becomes ``_``; leading dots and trailing dots and spaces go;
@@ -20,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
 #: The default folder pattern of ``izer export``.
 DEFAULT_PATTERN = "{patient_name}_{patient_id}/{study_date}_{accession}/{series_number}_{modality}"
@@ -46,6 +48,27 @@ PATTERN_FIELDS: dict[str, str] = {
     "sop_uid": "SOP Instance UID",
 }
 
+#: DICOM keywords a pattern may use instead of a field name: keyword -> field of
+#: :data:`PATTERN_FIELDS` (``{PatientID}_{PatientName}/{StudyDate}_{AccessionNumber}`` is
+#: ``{patient_id}_{patient_name}/{study_date}_{accession}``; the values are the same).
+PATTERN_ALIASES: dict[str, str] = {
+    "PatientName": "patient_name",
+    "PatientID": "patient_id",
+    "PatientBirthDate": "birth_date",
+    "StudyDate": "study_date",
+    "StudyTime": "study_time",
+    "AccessionNumber": "accession",
+    "StudyID": "study_id",
+    "StudyDescription": "study_description",
+    "StudyInstanceUID": "study_uid",
+    "SeriesNumber": "series_number",
+    "SeriesDescription": "series_description",
+    "SeriesInstanceUID": "series_uid",
+    "Modality": "modality",
+    "InstanceNumber": "instance_number",
+    "SOPInstanceUID": "sop_uid",
+}
+
 _NUMBER_FIELDS = frozenset({"series_number", "instance_number"})
 #: Format specs a pattern may use: alignment, zero padding and width up to 99, precision.
 _SPEC = re.compile(r"^(?:[<>^]?0?\d{0,2}(?:\.\d{1,2})?[ds]?)$")
@@ -62,7 +85,8 @@ class PatternError(ValueError):
 
 
 def check_pattern(pattern: str) -> None:
-    """Check that ``pattern`` uses only known fields and harmless format specs.
+    """Check that ``pattern`` uses only known fields (or their DICOM keyword aliases) and
+    harmless format specs.
 
     Raises
     ------
@@ -79,8 +103,11 @@ def check_pattern(pattern: str) -> None:
     for _literal, field, spec, conversion in parsed:
         if field is None:
             continue
-        if field not in PATTERN_FIELDS:
-            raise PatternError(f"pattern field {{{field}}} is unknown; use one of: {known}")
+        if field not in PATTERN_FIELDS and field not in PATTERN_ALIASES:
+            raise PatternError(
+                f"pattern field {{{field}}} is unknown; use one of: {known} "
+                f"(or the DICOM keywords {', '.join(PATTERN_ALIASES)})"
+            )
         if conversion:
             raise PatternError(f"pattern field {{{field}!{conversion}}}: drop the !{conversion}")
         if spec and not _SPEC.match(spec):
@@ -88,7 +115,7 @@ def check_pattern(pattern: str) -> None:
                 f"pattern field {{{field}:{spec}}}: only widths, zero padding and precision "
                 "up to 99 are allowed (e.g. {series_number:03d})"
             )
-        if spec and spec.endswith("d") and field not in _NUMBER_FIELDS:
+        if spec and spec.endswith("d") and PATTERN_ALIASES.get(field, field) not in _NUMBER_FIELDS:
             raise PatternError(f"pattern field {{{field}:{spec}}}: 'd' is for number fields only")
 
 
@@ -96,8 +123,7 @@ def naming_fields(ds: Dataset) -> dict[str, str | int]:
     """The pattern fields of one instance, from its (already decoded) header."""
 
     def text(keyword: str) -> str:
-        value = ds.get(keyword)
-        return "" if value is None else str(value).strip()
+        return _value_text(ds.get(keyword)).strip()
 
     def number(keyword: str) -> int:
         try:
@@ -131,11 +157,21 @@ def person_name(value: object) -> str:
     """
     if value is None:
         return ""
-    for group in str(value).split("="):
+    for group in _value_text(value).split("="):
         group = group.rstrip("^ ").strip()
         if group:
             return group
     return ""
+
+
+def _value_text(value: object) -> str:
+    """A value as text; the values of a multi-valued element joined by ``\\`` as on the wire
+    (a name received with a backslash in it is two values, PS3.5 6.4)."""
+    if value is None:
+        return ""
+    if isinstance(value, MultiValue | list | tuple):
+        return "\\".join(str(item) for item in value)
+    return str(value)
 
 
 def clean_text(text: str) -> str:
@@ -182,6 +218,9 @@ def folder_components(pattern: str, fields: Mapping[str, str | int]) -> list[str
         name: value if isinstance(value, int) else clean_text(value)
         for name, value in fields.items()
     }
+    values.update(
+        {alias: values[name] for alias, name in PATTERN_ALIASES.items() if name in values}
+    )
     formatted = pattern.format_map(values)
     return [sanitize_component(part) for part in formatted.split("/") if part.strip()]
 

@@ -30,6 +30,7 @@ from izer.encode import (
     recipes,
 )
 from izer.encode.video import VideoSyntax
+from izer.engine.autoexport import AutoExportController
 from izer.engine.capturing import CaptureController, store_recording
 from izer.engine.capturing import devices as capture_devices
 from izer.engine.converting import (
@@ -159,6 +160,7 @@ class Engine:
         self.importing = ImportController(self)
         self.review_actions = ReviewController(self)
         self.retrieve = RetrieveController(self)
+        self.auto_export = AutoExportController(self)
 
     @staticmethod
     def devices() -> tuple[list[DeviceInfo], list[tuple[str, bool, str]]]:

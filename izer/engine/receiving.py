@@ -98,6 +98,7 @@ class ReceiveHandler:
     """
 
     def __init__(self, engine: Engine) -> None:
+        self.engine = engine
         self.store = engine.store
         self.min_free_bytes = engine.settings.listener.min_free_mb * 1024 * 1024
         self.error_folder = Path(engine.store.folder) / ERROR_FOLDER
@@ -136,11 +137,25 @@ class ReceiveHandler:
             kept = self._keep(dataset, file_meta, calling_aet, reason)
             log.error("an instance from %s %s; kept as %s", calling_aet, reason, kept)
             return StoreOutcome(STORE_CANNOT_UNDERSTAND, reason)
-        return StoreOutcome(
-            0x0000,
-            study_uid=str(dataset.StudyInstanceUID),
-            patient_id=str(dataset.get("PatientID", "") or ""),
-        )
+        study_uid = str(dataset.StudyInstanceUID)
+        patient_id = str(dataset.get("PatientID", "") or "")
+        self._note_received(study_uid, calling_aet, patient_id)
+        return StoreOutcome(0x0000, study_uid=study_uid, patient_id=patient_id)
+
+    def _note_received(self, study_uid: str, calling_aet: str, patient_id: str) -> None:
+        """Tell the auto-export rules; never fails the C-STORE (the instance is stored)."""
+        auto_export = getattr(self.engine, "auto_export", None)
+        if auto_export is None:
+            return
+        try:
+            auto_export.note_received(study_uid, calling_aet, patient_id=patient_id)
+        except Exception:
+            log.exception(
+                "auto-export: could not note study %s from %s (stored, but not exported "
+                "automatically; export it with izer export)",
+                study_uid,
+                calling_aet,
+            )
 
     def _keep(
         self, dataset: Dataset, file_meta: FileMetaDataset, calling_aet: str, reason: str
