@@ -45,8 +45,9 @@ ALLOWED: dict[str, set[str]] = {
         "dispatch",
         "engine",
     },
-    "cli": {"engine", "model", "config", "bench", "logging_setup", "gui"},
+    "cli": {"engine", "model", "config", "bench", "logging_setup", "gui", "view"},
     "gui": {"engine", "model", "config"},
+    "view": {"engine", "model", "config"},
     "logging_setup": {"model", "config"},
     "__main__": {"cli"},
 }

@@ -30,6 +30,7 @@ from izer.cli import (
     serve,
     store_cmd,
     studies,
+    view,
     worklist,
 )
 from izer.cli.common import EXIT_USAGE, fail, global_options
@@ -52,6 +53,7 @@ SUBCOMMANDS = (
     import_cmd,
     convert,
     export,
+    view,
     report,
     echo,
     send,

@@ -51,6 +51,7 @@ from izer.engine.reporting import ReportController
 from izer.engine.retrieving import RetrieveController
 from izer.engine.reviewing import ReviewController
 from izer.engine.scheduling import ProcedureContext, new_identifier
+from izer.engine.viewing import ViewController
 from izer.model import (
     CaptureNotice,
     ClipSaved,
@@ -161,6 +162,7 @@ class Engine:
         self.review_actions = ReviewController(self)
         self.retrieve = RetrieveController(self)
         self.auto_export = AutoExportController(self)
+        self.viewing = ViewController(self)
 
     @staticmethod
     def devices() -> tuple[list[DeviceInfo], list[tuple[str, bool, str]]]:

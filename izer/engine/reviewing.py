@@ -257,6 +257,30 @@ def kind_of(record: InstanceRecord) -> ItemKind | None:
     return ItemKind.STILL
 
 
+def record_picture(record: InstanceRecord, size: int) -> np.ndarray:
+    """An RGB ``uint8`` picture of any stored instance fitting in ``size`` x ``size`` pixels.
+
+    A still's first frame (windowed to 8 bits when deeper), a clip's first frame, a PDF's
+    first page.
+
+    Raises
+    ------
+    ReviewError
+        When the instance has no picture or it cannot be decoded here.
+    """
+    kind = kind_of(record)
+    if kind is ItemKind.CLIP:
+        picture = _first_video_frame(record.path)
+    elif kind is ItemKind.DOCUMENT:
+        picture = _document_page(record.path, size)
+    elif kind is ItemKind.STILL:
+        header = _header(record.path)
+        picture = _display_rgb(_first_frame(record.path, header), header)
+    else:
+        raise ReviewError(f"{record.sop_instance_uid} has no picture to show")
+    return _fit(picture, size)
+
+
 class ReviewController:
     """The review actions on the engine's procedure (see the module documentation).
 
@@ -349,18 +373,7 @@ class ReviewController:
         """
         if size < 16:
             raise ReviewError(f"a thumbnail is at least 16 pixels wide, not {size}")
-        record = self._record(self._procedure(), sop_uid)
-        kind = kind_of(record)
-        if kind is ItemKind.CLIP:
-            picture = _first_video_frame(record.path)
-        elif kind is ItemKind.DOCUMENT:
-            picture = _document_page(record.path, size)
-        elif kind is ItemKind.STILL:
-            header = _header(record.path)
-            picture = _display_rgb(_first_frame(record.path, header), header)
-        else:
-            raise ReviewError(f"{sop_uid} has no picture to show")
-        return _fit(picture, size)
+        return record_picture(self._record(self._procedure(), sop_uid), size)
 
     # -- deleting and marking -----------------------------------------------------------------
 

@@ -79,3 +79,24 @@ def chromium_dom(page: Path, profile: Path) -> Dom:
     )
     assert "<html" in done.stdout, done.stderr[-2000:]
     return Dom(done.stdout)
+
+
+def chromium_url_dom(url: str, profile: Path, *, budget_ms: int = 8000) -> Dom:
+    """The DOM of the page at ``url`` (e.g. ``http://127.0.0.1:PORT/...``) in headless
+    Chromium, after its scripts ran for ``budget_ms`` of virtual time."""
+    binaries = require_binaries(CHROMIUM)
+    done = subprocess.run(
+        [
+            str(binaries["chromium"]),
+            *("--headless", "--no-sandbox", "--disable-gpu", "--no-proxy-server"),
+            *("--no-first-run", "--disable-background-networking"),
+            *(f"--virtual-time-budget={budget_ms}", f"--user-data-dir={profile}", "--dump-dom"),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert "<html" in done.stdout, done.stderr[-2000:]
+    return Dom(done.stdout)
