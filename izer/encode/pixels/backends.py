@@ -22,7 +22,9 @@ def rle(frame: np.ndarray, layout: PixelLayout, quality: float | None) -> bytes:
     """RLE Lossless (PS3.5 G); pylibjpeg-rle when installed, else pydicom's own (slower)."""
     from pydicom.pixels.encoders import RLELosslessEncoder
 
-    plugin = "pylibjpeg" if importlib.util.find_spec("rle") else "pydicom"
+    # pydicom's "pylibjpeg" plugin needs pylibjpeg itself besides the rle package.
+    with_plugin = all(importlib.util.find_spec(name) for name in ("pylibjpeg", "rle"))
+    plugin = "pylibjpeg" if with_plugin else "pydicom"
     return RLELosslessEncoder.encode(
         np.ascontiguousarray(frame),
         encoding_plugin=plugin,
