@@ -532,9 +532,12 @@ class Engine:
         port: int | None = None,
         ae_title: str | None = None,
         allowed_calling_aets: tuple[str, ...] | None = None,
+        storage: bool | None = None,
     ) -> Listener:
-        """izer's SCP as configured in ``[listener]``, with optional overrides (not started)."""
+        """izer's SCP as configured in ``[listener]``, with optional overrides (not started);
+        ``storage`` turns the Storage SCP on or off whatever ``[listener] storage`` says."""
         configured = self.settings.listener
+        storage = configured.storage if storage is None else storage
         return Listener(
             ae_title or self.settings.station.ae_title,
             configured.port if port is None else port,
@@ -544,7 +547,7 @@ class Engine:
                 else allowed_calling_aets
             ),
             max_pdu_bytes=self.settings.network.max_pdu_bytes,
-            store_handler=ReceiveHandler(self) if configured.storage else None,
+            store_handler=ReceiveHandler(self) if storage else None,
             transfer_syntaxes=configured.transfer_syntaxes,
         )
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from izer.config import Destination, DestinationKind, Role
 from izer.engine.receiving import ReceiveHandler
-from izer.net import AssociationFailed, Listener
+from izer.net import AssociationFailed
 from izer.worklist.mwl import FindFailed
 from izer.worklist.qr_find import (
     InstanceMatch,
@@ -229,13 +229,9 @@ class RetrieveController:
         station_aet = engine.settings.station.ae_title
         configured = engine.settings.listener
         allowed = configured.allowed_calling_aets
-        listener = Listener(
-            station_aet,
-            configured.port,
+        listener = engine.listener(
             allowed_calling_aets=(*allowed, destination.ae_title) if allowed else (),
-            max_pdu_bytes=engine.settings.network.max_pdu_bytes,
-            store_handler=ReceiveHandler(engine),
-            transfer_syntaxes=configured.transfer_syntaxes,
+            storage=True,
         )
         try:
             listener.start()

@@ -12,12 +12,11 @@ import re
 from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
-from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
 
 from izer.config import Destination
 from izer.net import AssociationFactory
-from izer.worklist.mwl import WorklistQuery, run_find
-from izer.worklist.query import QueryResult, _count, _text
+from izer.worklist.mwl import WorklistQuery
+from izer.worklist.query import QueryResult, _count, _text, study_root_find
 
 #: A UID (PS3.5 9.1): digits and dots.
 _UID = re.compile(r"[0-9]+(\.[0-9]+)*")
@@ -111,14 +110,7 @@ def find_series(
     identifier.SeriesNumber = None
     identifier.SeriesDescription = ""
     identifier.NumberOfSeriesRelatedInstances = None
-    outcome = run_find(
-        factory,
-        destination,
-        StudyRootQueryRetrieveInformationModelFind,
-        identifier,
-        limit=limit,
-        fallback_charset=fallback_charset,
-    )
+    outcome = study_root_find(factory, destination, identifier, limit, fallback_charset)
     matches = tuple(
         SeriesMatch(
             study_instance_uid=_text(ds, "StudyInstanceUID") or study_uid,
@@ -163,14 +155,7 @@ def find_instances(
     identifier.SOPClassUID = ""
     identifier.InstanceNumber = None
     identifier.NumberOfFrames = None
-    outcome = run_find(
-        factory,
-        destination,
-        StudyRootQueryRetrieveInformationModelFind,
-        identifier,
-        limit=limit,
-        fallback_charset=fallback_charset,
-    )
+    outcome = study_root_find(factory, destination, identifier, limit, fallback_charset)
     matches = tuple(
         InstanceMatch(
             study_instance_uid=_text(ds, "StudyInstanceUID") or study_uid,

@@ -19,7 +19,7 @@ from izer.config import Destination
 from izer.model import Patient, Sex
 from izer.net import AssociationFactory
 from izer.worklist.charsets import CharsetWarning
-from izer.worklist.mwl import WorklistQuery, run_find
+from izer.worklist.mwl import FindOutcome, WorklistQuery, run_find
 
 
 @dataclass(frozen=True)
@@ -179,14 +179,7 @@ def find_studies(
     identifier.ModalitiesInStudy = ""
     identifier.NumberOfStudyRelatedSeries = None
     identifier.NumberOfStudyRelatedInstances = None
-    outcome = run_find(
-        factory,
-        destination,
-        StudyRootQueryRetrieveInformationModelFind,
-        identifier,
-        limit=limit,
-        fallback_charset=fallback_charset,
-    )
+    outcome = study_root_find(factory, destination, identifier, limit, fallback_charset)
     matches = tuple(
         StudyMatch(
             patient=_patient(ds),
@@ -204,6 +197,24 @@ def find_studies(
         for ds in outcome.datasets
     )
     return QueryResult(matches, outcome.warnings, outcome.truncated)
+
+
+def study_root_find(
+    factory: AssociationFactory,
+    destination: Destination,
+    identifier: Dataset,
+    limit: int | None,
+    fallback_charset: str,
+) -> FindOutcome:
+    """Run a Study Root C-FIND (PS3.4 C.6.2.1) with ``identifier`` at its level."""
+    return run_find(
+        factory,
+        destination,
+        StudyRootQueryRetrieveInformationModelFind,
+        identifier,
+        limit=limit,
+        fallback_charset=fallback_charset,
+    )
 
 
 def _base(character_set: str, level: str, patient_id: str, name: str, birth_date: str) -> Dataset:

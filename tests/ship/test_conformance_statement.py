@@ -49,6 +49,7 @@ from izer.model.printing import PrintPreset
 from izer.net import AssociationFactory
 from izer.net.echo import echo
 from izer.net.listener import Listener, StoreOutcome
+from izer.worklist import qr_find, retrieve
 from izer.worklist import query as root_query
 from izer.worklist.mwl import FindOutcome, WorklistQuery, find_worklist
 from tests.encode.factories import make_context
@@ -611,7 +612,6 @@ def _commitment() -> None:
 
 
 def _retrieve() -> None:
-    retrieve = pytest.importorskip("izer.worklist.retrieve")
     study = f"{UID_ROOT}.9.11"
     with pytest.raises(_Stopped):
         retrieve.move(_factory(), PEER, "IZER", study_uid=study)
@@ -658,7 +658,6 @@ def test_proposed_contexts_are_listed(
 
 
 def test_query_retrieve_models_are_listed(doc: dict[str, list[list[str]]]) -> None:
-    retrieve = pytest.importorskip("izer.worklist.retrieve")
     models = (
         {(uid, "C-FIND") for uid in retrieve.FIND_MODELS}
         | {(uid, "C-MOVE") for uid in retrieve.MOVE_MODELS}
@@ -700,7 +699,6 @@ def test_patient_and_study_root_keys_are_listed(
 def test_series_and_image_level_keys_are_listed(
     doc: dict[str, list[list[str]]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    qr_find = pytest.importorskip("izer.worklist.qr_find")
     sent: dict[str, Dataset] = {}
 
     def run_find(
@@ -709,7 +707,7 @@ def test_series_and_image_level_keys_are_listed(
         sent[str(identifier.QueryRetrieveLevel)] = identifier
         return FindOutcome((), (), False)
 
-    monkeypatch.setattr(qr_find, "run_find", run_find)
+    monkeypatch.setattr(root_query, "run_find", run_find)
     study, series = f"{UID_ROOT}.9.12", f"{UID_ROOT}.9.13"
     qr_find.find_series(_factory(), PEER, study, modality="ES", series_uid=series)
     qr_find.find_instances(_factory(), PEER, study, series)
