@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
-import threading
 import time
 
 from izer.cli.common import (
@@ -23,6 +21,7 @@ from izer.cli.common import (
     fail,
     global_options,
     settings_for,
+    stop_on_signals,
     subcommand_main,
 )
 from izer.config.validate import ae_title_problem, port_problem
@@ -67,53 +66,44 @@ def handle(args: argparse.Namespace) -> int:
     ):
         if problem:
             return fail(problem, EXIT_USAGE)
-    stop = threading.Event()
-    previous = {
-        signum: signal.signal(signum, lambda *_: stop.set())
-        for signum in (signal.SIGINT, signal.SIGTERM)
-    }
-    try:
-        with Engine.open(settings) as engine:
-            listener = engine.listener(
-                port=args.port,
-                ae_title=args.aet,
-                allowed_calling_aets=tuple(args.allow) if args.allow else None,
+    with stop_on_signals() as stop, Engine.open(settings) as engine:
+        listener = engine.listener(
+            port=args.port,
+            ae_title=args.aet,
+            allowed_calling_aets=tuple(args.allow) if args.allow else None,
+        )
+        try:
+            listener.start()
+        except OSError as exc:
+            return fail(
+                f"cannot listen on port {listener.port}: {exc.strerror or exc}", EXIT_FAILURE
             )
-            try:
-                listener.start()
-            except OSError as exc:
-                return fail(
-                    f"cannot listen on port {listener.port}: {exc.strerror or exc}", EXIT_FAILURE
-                )
-            allowed = ", ".join(listener.allowed_calling_aets) or "any"
-            services = "Verification, Storage Commitment reports"
-            if listener.accepts_storage:
-                services += f"; accepting storage into {engine.store.folder}"
-            if engine.auto_export.enabled:
-                services += f"; auto-export rules: {engine.auto_export.describe()}"
-            print(
-                f"izer: listening as {listener.ae_title} on port {listener.port} "
-                f"({services}); calling AE titles allowed: {allowed}; Ctrl-C stops",
-                flush=True,
-            )
-            dispatch = engine.dispatch
-            dispatch.attach_listener(listener)
-            sending = not args.no_send and _start_sending(engine)
-            next_purge = time.monotonic()
-            try:
-                while not stop.wait(0.5):
-                    _auto_export(engine)
-                    if sending and time.monotonic() >= next_purge:
-                        next_purge = time.monotonic() + PURGE_INTERVAL_S
-                        _purge(engine)
-            finally:
-                dispatch.stop()
-                dispatch.attach_listener(None)
-                listener.stop()
-            print("izer: listener stopped", flush=True)
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        allowed = ", ".join(listener.allowed_calling_aets) or "any"
+        services = "Verification, Storage Commitment reports"
+        if listener.accepts_storage:
+            services += f"; accepting storage into {engine.store.folder}"
+        if engine.auto_export.enabled:
+            services += f"; auto-export rules: {engine.auto_export.describe()}"
+        print(
+            f"izer: listening as {listener.ae_title} on port {listener.port} "
+            f"({services}); calling AE titles allowed: {allowed}; Ctrl-C stops",
+            flush=True,
+        )
+        dispatch = engine.dispatch
+        dispatch.attach_listener(listener)
+        sending = not args.no_send and _start_sending(engine)
+        next_purge = time.monotonic()
+        try:
+            while not stop.wait(0.5):
+                _auto_export(engine)
+                if sending and time.monotonic() >= next_purge:
+                    next_purge = time.monotonic() + PURGE_INTERVAL_S
+                    _purge(engine)
+        finally:
+            dispatch.stop()
+            dispatch.attach_listener(None)
+            listener.stop()
+        print("izer: listener stopped", flush=True)
     return 0
 
 

@@ -11,7 +11,6 @@ player takes. Runs until Ctrl-C or SIGTERM.
 from __future__ import annotations
 
 import argparse
-import signal
 import threading
 import webbrowser
 
@@ -22,6 +21,7 @@ from izer.cli.common import (
     global_options,
     positive_seconds,
     settings_for,
+    stop_on_signals,
     subcommand_main,
 )
 from izer.cli.gui import display_available
@@ -57,35 +57,26 @@ def handle(args: argparse.Namespace) -> int:
         problem = port_problem(args.port)
         if problem:
             return fail(problem, EXIT_USAGE)
-    stop = threading.Event()
-    previous = {
-        signum: signal.signal(signum, lambda *_: stop.set())
-        for signum in (signal.SIGINT, signal.SIGTERM)
-    }
-    try:
-        with Engine.open(settings) as engine:
-            try:
-                server = ReviewServer(engine.viewing, port=args.port)
-            except OSError as exc:
-                return fail(
-                    f"cannot listen on 127.0.0.1 port {args.port}: {exc.strerror or exc}; "
-                    "choose another --port or leave it out",
-                    EXIT_FAILURE,
-                )
-            with server:
-                print(
-                    f"izer: review page for {engine.store.folder} at {server.url} "
-                    "(this machine only; the address is the key, do not share it); Ctrl-C stops",
-                    flush=True,
-                )
-                if not args.no_browser and display_available():
-                    webbrowser.open(server.url)
-                _serve(server, stop, args.serve_seconds)
-            engine.viewing.clear_cache()
-            print("izer: review page stopped", flush=True)
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    with stop_on_signals() as stop, Engine.open(settings) as engine:
+        try:
+            server = ReviewServer(engine.viewing, port=args.port)
+        except OSError as exc:
+            return fail(
+                f"cannot listen on 127.0.0.1 port {args.port}: {exc.strerror or exc}; "
+                "choose another --port or leave it out",
+                EXIT_FAILURE,
+            )
+        with server:
+            print(
+                f"izer: review page for {engine.store.folder} at {server.url} "
+                "(this machine only; the address is the key, do not share it); Ctrl-C stops",
+                flush=True,
+            )
+            if not args.no_browser and display_available():
+                webbrowser.open(server.url)
+            _serve(server, stop, args.serve_seconds)
+        engine.viewing.clear_cache()
+        print("izer: review page stopped", flush=True)
     return 0
 
 
