@@ -14,6 +14,7 @@ import ast
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -29,8 +30,21 @@ FIELD = "{…}"
 GUI_SHOWERS = ("show_notice", "_say", "show_message", "show")
 #: Levels and colours that mark a GUI message as an error or a warning.
 PROBLEM_MARKS = ("ERROR", "WARNING", "RECORD_RED", "WARNING_AMBER")
-#: Exception classes whose messages the GUI and CLI show as they are (rule d).
-SHOWN_EXCEPTIONS = ("ReviewError", "TransitionError")
+#: Exception classes whose messages the GUI and CLI show as they are (rule d); the classes
+#: of izer/ derived from them count too (``StoreFailed``, ``UnknownInstanceError``...).
+SHOWN_EXCEPTIONS = (
+    "ReviewError",  # the Review screen's message line
+    "TransitionError",  # izer procedure, the worklist screen
+    "DeliveryError",  # a job's last problem: the Sending screen, izer queue, izer send
+    "AssociationFailed",  # izer query, izer retrieve; inside DeliveryError texts
+    "FindFailed",  # izer query; a worklist provider's problem
+    "RetrieveFailed",  # izer retrieve
+    "ViewError",  # the web viewer's error page (izer view)
+    "MediaError",  # izer import
+    "WorklistError",  # izer worklist, izer procedure start
+    "DispatcherBusyError",  # izer queue run, izer send, izer serve, izer print, izer media
+    "ImportFailed",  # izer import: study N: TEXT
+)
 
 
 @dataclass(frozen=True)
@@ -44,22 +58,50 @@ class Message:
 # -- templates --------------------------------------------------------------------------------
 
 
-def templates(node: ast.expr) -> list[str]:
-    """Every text ``node`` can evaluate to, fields as ``{…}`` (a conditional gives both)."""
+#: Local assignments of a function: each name with every expression assigned to it.
+Env = dict[str, list[ast.expr]]
+#: Texts to put in for plain ``{name}`` fields of an f-string (a factory's parameters).
+Fields = dict[str, list[str]]
+
+
+def templates(node: ast.expr, env: Env | None = None, fields: Fields | None = None) -> list[str]:
+    """Every text ``node`` can evaluate to, fields as ``{…}`` (a conditional gives both).
+
+    With ``env``, a name that is the whole text or a piece of ``+`` (not an f-string field)
+    becomes the texts of its assignments; with ``fields``, a plain ``{name}`` field (and a
+    bare ``name``) becomes the texts given for it.
+    """
+    env = env or {}
+    fields = fields or {}
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return [node.value]
+    if isinstance(node, ast.Name) and node.id in fields:
+        return fields[node.id]
+    if isinstance(node, ast.Name) and node.id in env:
+        rest = {name: exprs for name, exprs in env.items() if name != node.id}
+        return [t for expr in env[node.id] for t in templates(expr, rest, fields)]
     if isinstance(node, ast.JoinedStr):
-        parts = [
-            value.value
-            if isinstance(value, ast.Constant) and isinstance(value.value, str)
-            else FIELD
-            for value in node.values
-        ]
-        return ["".join(parts)]
+        texts = [""]
+        for value in node.values:
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                parts = [value.value]
+            elif (
+                isinstance(value, ast.FormattedValue)
+                and isinstance(value.value, ast.Name)
+                and value.value.id in fields
+                and value.conversion == -1
+                and value.format_spec is None
+            ):
+                parts = fields[value.value.id]
+            else:
+                parts = [FIELD]
+            texts = [text + part for text in texts for part in parts]
+        return texts
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-        return [a + b for a in templates(node.left) for b in templates(node.right)]
+        left, right = templates(node.left, env, fields), templates(node.right, env, fields)
+        return [a + b for a in left for b in right]
     if isinstance(node, ast.IfExp):
-        return templates(node.body) + templates(node.orelse)
+        return templates(node.body, env, fields) + templates(node.orelse, env, fields)
     return [FIELD]
 
 
@@ -71,12 +113,14 @@ def normalise(text: str) -> str:
     return text
 
 
-def _literal_templates(node: ast.expr) -> list[str]:
+def _literal_templates(
+    node: ast.expr, env: Env | None = None, fields: Fields | None = None
+) -> list[str]:
     """The templates of ``node`` that hold some literal text (pass-throughs are dropped)."""
     found = []
-    for template in templates(node):
+    for template in templates(node, env, fields):
         text = normalise(template)
-        if text.replace(FIELD, "").strip(" :;,.") and text:
+        if text.replace(FIELD, "").strip(" :;,.") and text not in found:
             found.append(text)
     return found
 
@@ -176,23 +220,191 @@ def gui_messages() -> list[Message]:
     return found
 
 
-def exception_messages() -> list[Message]:
-    """(d) The texts of :data:`SHOWN_EXCEPTIONS`: each ``raise X(TEXT)`` and the text a class's
-    own ``__init__`` builds (``super().__init__(TEXT)``)."""
+@dataclass(frozen=True)
+class _TextArgument:
+    """Where a shown exception class takes its text: a position and/or a keyword."""
+
+    position: int | None
+    keyword: str | None
+
+
+#: Parsed source files, each with its path.
+Modules = tuple[tuple[Path, ast.Module], ...]
+
+
+@cache
+def _modules() -> Modules:
+    return tuple(
+        (path, ast.parse(path.read_text(encoding="utf-8"), str(path)))
+        for path in sorted(PACKAGE.rglob("*.py"))
+    )
+
+
+def _parameters(func: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
+    """The positional parameters of ``func``, without ``self``/``cls`` of a method."""
+    names = [a.arg for a in [*func.args.posonlyargs, *func.args.args]]
+    return names[1:] if names[:1] in (["self"], ["cls"]) else names
+
+
+def _text_argument(cls: ast.ClassDef, inherited: _TextArgument) -> _TextArgument:
+    """The argument of ``cls(...)`` that becomes its text: the parameter its ``__init__``
+    passes to ``super().__init__``; none when ``__init__`` builds the text itself."""
+    init = next(
+        (f for f in cls.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"), None
+    )
+    if init is None:
+        return inherited
+    for call in (c for c in ast.walk(init) if isinstance(c, ast.Call)):
+        if _name(call.func) == "__init__" and call.args:
+            text = call.args[0]
+            if not isinstance(text, ast.Name):
+                return _TextArgument(None, None)
+            positional = _parameters(init)
+            keywords = [*positional, *(a.arg for a in init.args.kwonlyargs)]
+            return _TextArgument(
+                positional.index(text.id) if text.id in positional else None,
+                text.id if text.id in keywords else None,
+            )
+    return inherited
+
+
+def shown_classes(modules: Modules | None = None) -> dict[str, _TextArgument]:
+    """:data:`SHOWN_EXCEPTIONS` and every class of izer/ derived from one, with where each
+    takes its text."""
+    classes = {
+        node.name: node
+        for _, tree in modules or _modules()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef)
+    }
+    shown: dict[str, _TextArgument] = {}
+    changed = True
+    while changed:
+        changed = False
+        for name, cls in classes.items():
+            bases = [shown[_name(b)] for b in cls.bases if _name(b) in shown]
+            if name not in shown and (name in SHOWN_EXCEPTIONS or bases):
+                shown[name] = _text_argument(cls, bases[0] if bases else _TextArgument(0, None))
+                changed = True
+    return shown
+
+
+def _assignments(func: ast.FunctionDef | ast.AsyncFunctionDef) -> Env:
+    """Every ``name = value`` of ``func`` (simple targets only)."""
+    env: Env = {}
+    for node in ast.walk(func):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        else:
+            continue
+        if isinstance(target, ast.Name):
+            env.setdefault(target.id, []).append(value)
+    return env
+
+
+Function = ast.FunctionDef | ast.AsyncFunctionDef
+
+
+def _scoped_calls(tree: ast.Module) -> Iterator[tuple[ast.Call, Env, Function | None]]:
+    """Each call of ``tree`` with the assignments and the function it is made in."""
+
+    def visit(node: ast.AST, env: Env, func: Function | None) -> Iterator:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                yield from visit(child, _assignments(child), child)
+                continue
+            if isinstance(child, ast.Call):
+                yield child, env, func
+            yield from visit(child, env, func)
+
+    yield from visit(tree, {}, None)
+
+
+def _argument(call: ast.Call, position: int | None, keyword: str | None) -> ast.expr | None:
+    if position is not None and position < len(call.args):
+        return call.args[position]
+    return next((k.value for k in call.keywords if keyword and k.arg == keyword), None)
+
+
+def _pieces(text: ast.expr, env: Env) -> set[str]:
+    """The names :func:`templates` can put texts in for: the whole text, a piece of ``+``, a
+    branch of a conditional or a plain ``{name}`` field, also through assignments."""
+    if isinstance(text, ast.Name):
+        rest = {name: exprs for name, exprs in env.items() if name != text.id}
+        return {text.id}.union(*(_pieces(expr, rest) for expr in env.get(text.id, [])))
+    if isinstance(text, ast.JoinedStr):
+        return {
+            v.value.id
+            for v in text.values
+            if isinstance(v, ast.FormattedValue)
+            and isinstance(v.value, ast.Name)
+            and v.conversion == -1
+            and v.format_spec is None
+        }
+    if isinstance(text, ast.BinOp) and isinstance(text.op, ast.Add):
+        return _pieces(text.left, env) | _pieces(text.right, env)
+    if isinstance(text, ast.IfExp):
+        return _pieces(text.body, env) | _pieces(text.orelse, env)
+    return set()
+
+
+def exception_messages(modules: Modules | None = None) -> list[Message]:
+    """(d) The texts of :data:`SHOWN_EXCEPTIONS` and their subclasses: the text argument of
+    each ``X(...)`` and the text a class's own ``__init__`` builds (``super().__init__(TEXT)``).
+
+    A name assigned in the same function stands for what it is assigned; a call of a function
+    of the same module for what that function returns. When a function builds the exception
+    from its parameters alone (``X(f"{what}: {reason}")``), its callers in the module give the
+    texts: each caller's arguments are put in for those parameters.
+    """
+    modules = modules or _modules()
+    shown = shown_classes(modules)
     found = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
-        for node in ast.walk(tree):
-            if (
-                isinstance(node, ast.Raise)
-                and isinstance(node.exc, ast.Call)
-                and _name(node.exc.func) in SHOWN_EXCEPTIONS
-                and len(node.exc.args) == 1
-            ):
+    for path, tree in modules:
+        functions = {
+            f.name: f
+            for f in ast.walk(tree)
+            if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef)
+        }
+        called = {_name(c.func) for c in ast.walk(tree) if isinstance(c, ast.Call)}
+        # factory name -> (its parameters, [(text, its assignments, parameters the text uses)])
+        factories: dict[str, list[tuple[ast.expr, Env, set[str]]]] = {}
+        for call, env, func in _scoped_calls(tree):
+            where = _where(path, call)
+            argument = shown.get(_name(call.func))
+            text = argument and _argument(call, argument.position, argument.keyword)
+            if text is None:
+                continue
+            plain = _literal_templates(text, env)
+            helper = functions.get(_name(text.func)) if isinstance(text, ast.Call) else None
+            used = set(_parameters(func)) & _pieces(text, env) if func is not None else set()
+            if not plain and used and func is not None and func.name in called:
+                factories.setdefault(func.name, []).append((text, env, used))
+            elif helper is not None and helper.name not in shown:
+                inner = _assignments(helper)
+                returns = [r.value for r in ast.walk(helper) if isinstance(r, ast.Return)]
+                for value in (v for v in returns if v is not None):
+                    found += [Message(t, where) for t in _literal_templates(value, inner)]
+            else:
+                found += [Message(t, where) for t in plain]
+        for call, env, _ in _scoped_calls(tree):
+            factory = functions.get(_name(call.func))
+            if factory is None or factory.name not in factories:
+                continue
+            parameters = _parameters(factory)
+            for text, inner, used in factories[factory.name]:
+                fields: Fields = {}
+                for parameter in used:
+                    given = _argument(call, parameters.index(parameter), parameter)
+                    values = templates(given, env) if given is not None else [FIELD]
+                    fields[parameter] = [v for v in values if v] or [FIELD]
                 found += [
-                    Message(t, _where(path, node)) for t in _literal_templates(node.exc.args[0])
+                    Message(t, _where(path, call)) for t in _literal_templates(text, inner, fields)
                 ]
-            if isinstance(node, ast.ClassDef) and node.name in SHOWN_EXCEPTIONS:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and node.name in shown:
                 for call in (c for c in ast.walk(node) if isinstance(c, ast.Call)):
                     if _name(call.func) == "__init__" and call.args:
                         found += [
@@ -262,6 +474,72 @@ def test_templates_mark_fields_and_drop_pass_throughs() -> None:
     assert [normalise(t) for t in templates(expr)] == ["--size {…}: use W{…}", "plain"]
     assert _literal_templates(ast.parse("str(exc)", mode="eval").body) == []
     assert _literal_templates(ast.parse('f"{a}: {b}"', mode="eval").body) == []
+
+
+def test_templates_follow_assignments_and_fields() -> None:
+    """A name stands for what is assigned to it; a field given texts takes them."""
+
+    def parse(text: str) -> ast.expr:
+        return ast.parse(text, mode="eval").body
+
+    env = {"message": [parse('f"no {x}"'), parse("str(exc)")]}
+    assert templates(parse('message + "!"'), env) == ["no {…}!", "{…}!"]
+    assert templates(parse('f"{message}"'), env) == [FIELD]  # a field is a value, not a text
+    fields = {"what": ["cannot write", "cannot read"]}
+    assert templates(parse('f"{what}: {why}"'), fields=fields) == [
+        "cannot write: {…}",
+        "cannot read: {…}",
+    ]
+
+
+_SAMPLE = """
+class Shown(Exception):
+    pass
+
+class Derived(Shown):
+    def __init__(self, code, meaning, *, extra=None):
+        super().__init__(meaning)
+
+def _explain(peer):
+    if peer:
+        return f"{peer} refused"
+    return "nobody answered"
+
+def _wrap(what, exc):
+    reason = str(exc)
+    return Shown(f"{what}: {reason}")
+
+def send(peer, exc):
+    message = f"cannot send to {peer}"
+    raise Derived(1, message + " (busy)")
+
+def check(peer, exc):
+    if peer:
+        raise Shown(_explain(peer))
+    raise _wrap(f"{peer}: cannot write", exc)
+
+def elsewhere():
+    raise Derived("not this text", "but this one")
+"""
+
+
+def test_exception_texts_follow_subclasses_variables_helpers_and_factories(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A subclass's own text argument, a variable, a helper's returns, a factory's callers."""
+    monkeypatch.setattr(f"{__name__}.SHOWN_EXCEPTIONS", ("Shown",))
+    modules = ((PACKAGE / "sample.py", ast.parse(_SAMPLE)),)
+    assert shown_classes(modules) == {
+        "Shown": _TextArgument(0, None),
+        "Derived": _TextArgument(1, "meaning"),
+    }
+    assert sorted({m.template for m in exception_messages(modules)}) == [
+        "but this one",
+        "cannot send to {…} (busy)",
+        "nobody answered",
+        "{…} refused",
+        "{…}: cannot write: {…}",
+    ]
 
 
 def test_guide_entries_are_unique() -> None:
