@@ -463,6 +463,10 @@ def test_the_thumbnail_strip_is_generic(qtbot) -> None:
     assert strip.keys() == [] and strip.selected_keys() == []
 
 
+def _recorded_frames(engine) -> int:  # type: ignore[no-untyped-def]
+    return sum(status.frames for status in engine.capture.recording_status())
+
+
 def test_a_second_pause_press_while_the_first_runs_is_kept(bridge, qtbot, monkeypatch) -> None:
     engine = bridge.engine
     _start_procedure(engine)
@@ -473,6 +477,8 @@ def test_a_second_pause_press_while_the_first_runs_is_kept(bridge, qtbot, monkey
     qtbot.waitUntil(lambda: screen.preview.painted_frames >= 3, timeout=WAIT_MS)
     screen.toggle_recording()
     qtbot.waitUntil(lambda: screen.tally.isVisible(), timeout=WAIT_MS)
+    # Under load the recorder may not have taken a frame yet: a clip of none is not saved.
+    qtbot.waitUntil(lambda: _recorded_frames(engine) > 0, timeout=WAIT_MS)
     release = threading.Event()
     toggles: list[bool] = []
     original = engine.capture.toggle_pause
@@ -488,5 +494,7 @@ def test_a_second_pause_press_while_the_first_runs_is_kept(bridge, qtbot, monkey
     release.set()
     qtbot.waitUntil(lambda: len(toggles) == 2 and not screen._pause_busy, timeout=WAIT_MS)
     assert not any(status.paused for status in engine.capture.recording_status())
+    resumed_at = _recorded_frames(engine)
+    qtbot.waitUntil(lambda: _recorded_frames(engine) > resumed_at, timeout=WAIT_MS)
     screen.toggle_recording()
     qtbot.waitUntil(lambda: screen.strip.count("clip") == 1, timeout=WAIT_MS)
