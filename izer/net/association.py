@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, Association, evt
 from pynetdicom.events import Event
 from pynetdicom.pdu import A_ASSOCIATE_RJ
@@ -17,6 +18,11 @@ from izer.config import Destination, DestinationKind, NetworkSettings, StationSe
 
 #: A presentation context to request: an abstract syntax, or one with its transfer syntaxes.
 RequestedContext = str | tuple[str, Sequence[str]]
+
+#: Transfer syntaxes proposed for a context given as a bare SOP class (queries, MPPS, print,
+#: verification): the two every SCP must or usually supports (PS3.5 10.1, PS3.7 D.3.3.2.2);
+#: pynetdicom's default would add Deflated and the retired Explicit VR Big Endian.
+NEGOTIATION_SYNTAXES: tuple[str, ...] = (ImplicitVRLittleEndian, ExplicitVRLittleEndian)
 
 
 class AssociationFailed(ConnectionError):
@@ -129,7 +135,7 @@ class AssociationFactory:
         ae = self.application_entity(destination)
         for context in contexts:
             if isinstance(context, str):
-                ae.add_requested_context(context)
+                ae.add_requested_context(context, list(NEGOTIATION_SYNTAXES))
             else:
                 ae.add_requested_context(context[0], list(context[1]))
         connected: list[bool] = []
