@@ -42,7 +42,14 @@ from izer.cli.common import (
 )
 from izer.engine import Engine
 from izer.engine.dispatching import DispatcherBusyError, Job, JobState
-from izer.engine.media import BurnTool, MediaBuildReport, MediaController, MediaProfile, Medium
+from izer.engine.media import (
+    DEFAULT_BURN_TOOL,
+    BurnTool,
+    MediaBuildReport,
+    MediaController,
+    MediaProfile,
+    Medium,
+)
 
 #: How often burn jobs are looked at while waiting.
 POLL_S = 0.2
@@ -93,7 +100,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     burn.add_argument("--speed", default="", metavar="X", help="8, 16, min, max (default: drive)")
     burn.add_argument("--no-verify", dest="verify", action="store_false", help="no read-back")
     burn.add_argument("--no-eject", dest="eject", action="store_false", help="leave it in")
-    burn.add_argument("--tool", choices=("xorriso", "cdrskin", "imapi2"), default="xorriso")
+    burn.add_argument(
+        "--tool",
+        choices=[tool.value for tool in BurnTool],
+        default=DEFAULT_BURN_TOOL.value,
+        help=f"the burning program (default here: {DEFAULT_BURN_TOOL.value})",
+    )
     add_wait_options(burn, "burn now", queued="the jobs")
     burn.set_defaults(handler=handle_burn)
 

@@ -40,7 +40,15 @@ from izer.dispatch.media import (
     build_fileset,
     split_by_capacity,
 )
-from izer.dispatch.media.burn import BurnError, BurnReport, BurnTool, Drive, burn, list_drives
+from izer.dispatch.media.burn import (
+    DEFAULT_BURN_TOOL,
+    BurnError,
+    BurnReport,
+    BurnTool,
+    Drive,
+    burn,
+    list_drives,
+)
 from izer.dispatch.media.iso import IsoNaming, IsoReport, make_iso
 from izer.dispatch.media.pdi import (
     MediaLabel,
@@ -56,6 +64,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BURNER_PREFIX",
+    "DEFAULT_BURN_TOOL",
     "BurnTool",
     "MediaBuildReport",
     "MediaController",
@@ -282,7 +291,7 @@ class MediaController:
         speed: str = "",
         verify: bool = True,
         eject: bool = True,
-        tool: BurnTool = BurnTool.XORRISO,
+        tool: BurnTool = DEFAULT_BURN_TOOL,
     ) -> list[Job]:
         """Queue one burn job per copy of ``image`` (an ISO or a media folder) on ``device``.
 
@@ -341,7 +350,7 @@ class MediaController:
                 simulate=bool(payload.get("simulate", False)),
                 verify=bool(payload.get("verify", True)),
                 eject=bool(payload.get("eject", True)),
-                tool=BurnTool(payload.get("tool", BurnTool.XORRISO.value)),
+                tool=BurnTool(payload.get("tool", DEFAULT_BURN_TOOL.value)),
                 progress=progress,
             )
         except BurnError as exc:

@@ -46,6 +46,7 @@ from izer.dispatch.media.iso import (
 )
 
 __all__ = [
+    "DEFAULT_BURN_TOOL",
     "BurnError",
     "BurnReport",
     "BurnTool",
@@ -84,12 +85,16 @@ class BurnError(MediaToolError):
 class BurnTool(enum.StrEnum):
     """The program that writes the disc."""
 
-    #: ``xorriso -as cdrecord`` (Linux, the default).
+    #: ``xorriso -as cdrecord`` (Linux, the default there).
     XORRISO = "xorriso"
     #: ``cdrskin``, cdrecord-compatible (Linux; Debian package cdrskin).
     CDRSKIN = "cdrskin"
-    #: The Windows Image Mastering API v2 through PowerShell.
+    #: The Windows Image Mastering API v2 through PowerShell (Windows, the default).
     IMAPI2 = "imapi2"
+
+
+#: The burning program used when none is named: IMAPI2 on Windows, xorriso elsewhere.
+DEFAULT_BURN_TOOL = BurnTool.IMAPI2 if os.name == "nt" else BurnTool.XORRISO
 
 
 @dataclass(frozen=True)
@@ -214,7 +219,7 @@ def _can_write(xorriso: str, device: str, model: str) -> bool:
     return any(word in model.upper() for word in ("RW", "RAM", "WRITER", "BURN"))
 
 
-def media_status(device: str, *, tool: BurnTool = BurnTool.XORRISO) -> MediaStatus:
+def media_status(device: str, *, tool: BurnTool = DEFAULT_BURN_TOOL) -> MediaStatus:
     """What the disc in *device* holds and how much room is left.
 
     Uses ``xorriso -outdev DEV -toc -tell_media_space`` (also for ``tool=CDRSKIN``); IMAPI2
@@ -284,7 +289,7 @@ def burn(
     simulate: bool = False,
     verify: bool = True,
     eject: bool = True,
-    tool: BurnTool = BurnTool.XORRISO,
+    tool: BurnTool = DEFAULT_BURN_TOOL,
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
     next_disc: Callable[[int], str | None] | None = None,
@@ -492,8 +497,8 @@ def _write_failure(result: ToolResult, tool: BurnTool, device: str, iso: Path) -
     if tool is BurnTool.CDRSKIN and "rejected despite --allow_emulated_drives" in said:
         return (
             f"cdrskin refuses the pseudo drive {device}: run as root it only accepts "
-            "stdio:/dev/null (unless the folder /root/cdrskin_permissions exists); use "
-            f"tool=xorriso or run as a normal user. It said: {said}"
+            "stdio:/dev/null (unless the folder /root/cdrskin_permissions exists); burn "
+            f"with xorriso (--tool xorriso) or as a normal user. It said: {said}"
         )
     return f"{tool.value} could not write {iso.name} to {device}: {said}"
 
@@ -514,7 +519,7 @@ def verify_disc(
     device: str,
     *,
     md5: str = "",
-    tool: BurnTool = BurnTool.XORRISO,
+    tool: BurnTool = DEFAULT_BURN_TOOL,
     progress: Callable[[int], None] | None = None,
 ) -> str:
     """Read the first ``len(image)`` bytes of the disc back and compare their MD5.
