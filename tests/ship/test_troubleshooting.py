@@ -44,6 +44,8 @@ SHOWN_EXCEPTIONS = (
     "WorklistError",  # izer worklist, izer procedure start
     "DispatcherBusyError",  # izer queue run, izer send, izer serve, izer print, izer media
     "ImportFailed",  # izer import: study N: TEXT
+    "BurnError",  # a burn job's last problem: burn disc N of M: TEXT
+    "SystemPrintError",  # izer report --print: cannot print the report: TEXT
 )
 
 
