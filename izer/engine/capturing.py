@@ -512,18 +512,18 @@ class CaptureController:
         start) and reported as an error notice; nothing recorded is deleted unless stored.
         """
         self._guard_stop.set()
-        saved: list[ClipSaved] = []
+        clips = []
         for entry in self._entries():
             if not entry.recorder.status.recording:
                 continue
-            clip = entry.recorder.stop()
+            clips.append(entry.recorder.stop())
             entry.clip_series = None
             entry.clip_uid_base = ""
-            result = self._store_clip(clip)
-            if result is not None:
-                saved.append(result)
+        # The REC tally goes off as soon as the recorders stopped, not after the clips (a long
+        # one takes seconds) are stored.
         self._emit_recording()
-        return saved
+        stored = (self._store_clip(clip) for clip in clips)
+        return [result for result in stored if result is not None]
 
     def toggle_recording(self) -> None:
         """Start when stopped, stop when recording (the Record key and pedal)."""
