@@ -533,9 +533,11 @@ class Engine:
         ae_title: str | None = None,
         allowed_calling_aets: tuple[str, ...] | None = None,
         storage: bool | None = None,
+        auto_export: bool = True,
     ) -> Listener:
         """izer's SCP as configured in ``[listener]``, with optional overrides (not started);
-        ``storage`` turns the Storage SCP on or off whatever ``[listener] storage`` says."""
+        ``storage`` turns the Storage SCP on or off whatever ``[listener] storage`` says,
+        ``auto_export=False`` keeps what it receives from the ``[[auto_export]]`` rules."""
         configured = self.settings.listener
         storage = configured.storage if storage is None else storage
         return Listener(
@@ -547,7 +549,7 @@ class Engine:
                 else allowed_calling_aets
             ),
             max_pdu_bytes=self.settings.network.max_pdu_bytes,
-            store_handler=ReceiveHandler(self) if storage else None,
+            store_handler=ReceiveHandler(self, auto_export=auto_export) if storage else None,
             transfer_syntaxes=configured.transfer_syntaxes,
         )
 

@@ -95,10 +95,14 @@ class ReceiveHandler:
     ----------
     engine
         Gives the store and ``[listener] min_free_mb``.
+    auto_export
+        Whether received studies go to the ``[[auto_export]]`` rules: off for what izer
+        retrieves itself (``izer retrieve``), which must not be exported and forwarded again.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, auto_export: bool = True) -> None:
         self.engine = engine
+        self.auto_export = auto_export
         self.store = engine.store
         self.min_free_bytes = engine.settings.listener.min_free_mb * 1024 * 1024
         self.error_folder = Path(engine.store.folder) / ERROR_FOLDER
@@ -145,7 +149,7 @@ class ReceiveHandler:
     def _note_received(self, study_uid: str, calling_aet: str, patient_id: str) -> None:
         """Tell the auto-export rules; never fails the C-STORE (the instance is stored)."""
         auto_export = getattr(self.engine, "auto_export", None)
-        if auto_export is None:
+        if auto_export is None or not self.auto_export:
             return
         try:
             auto_export.note_received(study_uid, calling_aet, patient_id=patient_id)

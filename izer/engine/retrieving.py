@@ -232,6 +232,7 @@ class RetrieveController:
         listener = engine.listener(
             allowed_calling_aets=(*allowed, destination.ae_title) if allowed else (),
             storage=True,
+            auto_export=False,
         )
         try:
             listener.start()
@@ -285,7 +286,7 @@ class RetrieveController:
         result = get(
             engine.associations,
             destination,
-            ReceiveHandler(engine),
+            ReceiveHandler(engine, auto_export=False),
             study_uid=study_uid,
             series_uid=series_uid,
             progress=progress,
@@ -313,7 +314,9 @@ class RetrieveController:
                     engine.associations, destination, study_uid, uid
                 ).matches
             }
-        except (AssociationFailed, FindFailed) as exc:
+        except (AssociationFailed, FindFailed, ValueError) as exc:
+            # ValueError: the archive answered a UID izer cannot query with (a malformed
+            # user-given UID is refused again, clearly, by the retrieve itself).
             log.warning(
                 "%s did not list the instances of %s (%s): the retrieve is checked by count",
                 destination.name,

@@ -67,6 +67,9 @@ __all__ = [
 
 _PENDING = frozenset({0xFF00, 0xFF01})
 
+#: Longest wait for a C-MOVE or C-GET response, in seconds (see :func:`_allow_long_retrieve`).
+RETRIEVE_TIMEOUT_S = 3600.0
+
 
 class RetrieveStatus(enum.Enum):
     """C-MOVE / C-GET response statuses (PS3.4 Tables C.4-2 and C.4-3, PS3.7 C.4)."""
@@ -288,6 +291,17 @@ def _failure(
     return RetrieveFailed(result.status, message + (f"; {hint}" if hint else ""), result)
 
 
+def _allow_long_retrieve(association: Association) -> None:
+    """Wait up to :data:`RETRIEVE_TIMEOUT_S` for the archive's responses.
+
+    An archive need not send Pending responses (PS3.4 C.4.2.3.1, C.4.3.3.1): the final one
+    may come only once every sub-operation is done, long after the destination's DIMSE and
+    network timeouts, which would abort a retrieve that is working.
+    """
+    association.dimse_timeout = max(association.dimse_timeout or 0, RETRIEVE_TIMEOUT_S)
+    association.network_timeout = max(association.network_timeout or 0, RETRIEVE_TIMEOUT_S)
+
+
 def move(
     factory: AssociationFactory,
     destination: Destination,
@@ -317,6 +331,7 @@ def move(
     model = StudyRootQueryRetrieveInformationModelMove
     with factory.associate(destination, [model], peer_sends_requests=False) as association:
         _check_offered(association, model, destination)
+        _allow_long_retrieve(association)
         result = _collect(
             association.send_c_move(identifier, move_destination_aet, model),
             f"C-MOVE from {destination.name}",
@@ -414,6 +429,7 @@ def get(
         destination, contexts, peer_sends_requests=False, ext_neg=roles, evt_handlers=handlers
     ) as association:
         _check_offered(association, model, destination)
+        _allow_long_retrieve(association)
         result = _collect(
             association.send_c_get(identifier, model), f"C-GET from {destination.name}", progress
         )

@@ -389,6 +389,21 @@ def test_a_failed_export_is_logged_kept_pending_and_retried_with_backoff(
         assert engine.auto_export.pending() == []
 
 
+def test_what_izer_retrieves_itself_is_not_auto_exported(
+    configure: Callable[[str], Settings], sources: dict[str, Path], tmp_path: Path
+) -> None:
+    """``izer retrieve`` files with auto_export=False: a pulled study must not be exported
+    and forwarded again, while the same instance received by the listener would be."""
+    with Engine.open(configure(rule_toml(tmp_path / "export"))) as engine:
+        pulled = instance(sources["still"], study_uid="1.2.826.0.1.3680043.10.1452.82.1")
+        retrieving = ReceiveHandler(engine, auto_export=False)
+        assert retrieving(pulled, pulled.file_meta, SENDER).status == 0
+        assert engine.auto_export.pending() == []
+        sent = instance(sources["still"], study_uid="1.2.826.0.1.3680043.10.1452.82.2")
+        assert ReceiveHandler(engine)(sent, sent.file_meta, SENDER).status == 0
+        assert [p.study_uid for p in engine.auto_export.pending()] == [str(sent.StudyInstanceUID)]
+
+
 def test_a_failing_auto_export_never_fails_the_c_store(
     configure: Callable[[str], Settings],
     sources: dict[str, Path],
