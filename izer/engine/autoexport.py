@@ -142,6 +142,7 @@ class AutoExportController:
         }
         self.state_path = Path(engine.store.folder) / STATE_FILE
         self._running = threading.Lock()
+        self._schema_ready = False
 
     @property
     def enabled(self) -> bool:
@@ -164,8 +165,13 @@ class AutoExportController:
         """A connection of its own (listener threads and the serve loop both write)."""
         db = sqlite3.connect(self.state_path, timeout=30.0, isolation_level=None)
         try:
+            # Every received instance notes its study: one fsync per commit (WAL), and the
+            # schema is made once per process, not per instance.
             db.execute("PRAGMA synchronous=FULL")
-            db.executescript(_SCHEMA)
+            if not self._schema_ready:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(_SCHEMA)
+                self._schema_ready = True
             yield db
         finally:
             db.close()
