@@ -11,8 +11,12 @@ player takes. Runs until Ctrl-C or SIGTERM.
 from __future__ import annotations
 
 import argparse
+import html
+import os
+import tempfile
 import threading
 import webbrowser
+from pathlib import Path
 
 from izer.cli.common import (
     EXIT_FAILURE,
@@ -73,11 +77,31 @@ def handle(args: argparse.Namespace) -> int:
                 flush=True,
             )
             if not args.no_browser and display_available():
-                webbrowser.open(server.url)
+                _open_in_browser(server.url)
             _serve(server, stop, args.serve_seconds)
         engine.viewing.clear_cache()
         print("izer: review page stopped", flush=True)
     return 0
+
+
+def _open_in_browser(url: str) -> None:
+    """Open ``url`` without putting its token on a command line other users can read.
+
+    The browser is given a file readable only by this user that forwards to the page (the
+    way Jupyter does); the file is removed a minute later.
+    """
+    handle, name = tempfile.mkstemp(prefix="izer-view-", suffix=".html")
+    page = Path(name)
+    target = html.escape(url, quote=True)
+    with os.fdopen(handle, "w", encoding="utf-8") as out:  # mkstemp makes it mode 0600
+        out.write(
+            f'<!DOCTYPE html><meta charset="utf-8"><meta http-equiv="refresh" '
+            f'content="0;url={target}"><title>izer</title><a href="{target}">izer review page</a>'
+        )
+    webbrowser.open(page.as_uri())
+    timer = threading.Timer(60.0, lambda: page.unlink(missing_ok=True))
+    timer.daemon = True
+    timer.start()
 
 
 def _serve(server: ReviewServer, stop: threading.Event, seconds: float | None) -> None:

@@ -15,6 +15,8 @@ import io
 import json
 import subprocess
 import threading
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -463,3 +465,20 @@ def test_izer_view_refuses_a_bad_port(
 ) -> None:
     assert view_cli.main(["--port", "70000", "--config", str(settings_path)]) == 2
     assert "port" in capsys.readouterr().err
+
+
+def test_the_browser_gets_a_private_file_not_the_token_on_its_command_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``webbrowser.open`` runs a program whose arguments every local user can read."""
+    opened: list[str] = []
+    monkeypatch.setattr(view_cli.webbrowser, "open", opened.append)
+    url = "http://127.0.0.1:8123/SECRET-token_value/"
+    view_cli._open_in_browser(url)
+    assert len(opened) == 1 and "SECRET" not in opened[0]
+    page = Path(urllib.request.url2pathname(urllib.parse.urlparse(opened[0]).path))
+    try:
+        assert page.stat().st_mode & 0o077 == 0, oct(page.stat().st_mode)
+        assert f'url={url}"' in page.read_text(encoding="utf-8")
+    finally:
+        page.unlink(missing_ok=True)
