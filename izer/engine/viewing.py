@@ -419,10 +419,10 @@ class ViewController:
             return self._cache_folder
 
     def _record(self, sop_uid: str) -> InstanceRecord:
-        for record in self.engine.store.instances():
-            if record.sop_instance_uid == sop_uid:
-                return record
-        raise UnknownInstanceError(f"no instance {sop_uid} in the local store")
+        record = self.engine.store.instance(sop_uid)
+        if record is None:
+            raise UnknownInstanceError(f"no instance {sop_uid} in the local store")
+        return record
 
 
 def _mp4_outputs(path: Path, folder: Path, target: Path) -> list[Path]:

@@ -314,16 +314,23 @@ class StudyStore:
 
     def instances(self, study_uid: str | None = None) -> list[InstanceRecord]:
         """Stored instances, of one study or of all, in series and instance order."""
+        if study_uid is None:
+            return self._instance_rows("", ())
+        return self._instance_rows(" WHERE s.study_uid = ?", (study_uid,))
+
+    def instance(self, sop_uid: str) -> InstanceRecord | None:
+        """The stored instance ``sop_uid`` (``None`` when the store does not hold it)."""
+        found = self._instance_rows(" WHERE i.sop_uid = ?", (sop_uid,))
+        return found[0] if found else None
+
+    def _instance_rows(self, where: str, args: tuple[str, ...]) -> list[InstanceRecord]:
         query = (
             "SELECT i.sop_uid, i.sop_class_uid, i.series_uid, s.study_uid, "
             "i.transfer_syntax_uid, i.instance_number, i.size_bytes, i.path, i.state "
             "FROM instances i JOIN series s ON s.series_uid = i.series_uid"
+            + where
+            + " ORDER BY s.study_uid, s.series_number, i.instance_number, i.sop_uid"
         )
-        args: tuple[str, ...] = ()
-        if study_uid is not None:
-            query += " WHERE s.study_uid = ?"
-            args = (study_uid,)
-        query += " ORDER BY s.study_uid, s.series_number, i.instance_number, i.sop_uid"
         with self._lock:
             rows = self._db.execute(query, args).fetchall()
         return [

@@ -39,6 +39,14 @@ def test_storing_the_same_instance_twice_keeps_one(store: StudyStore) -> None:
     assert len(list(store.studies_folder.rglob("*.dcm"))) == 1
 
 
+def test_one_instance_is_found_by_its_uid(store: StudyStore) -> None:
+    first, second = make_secondary_capture(), make_secondary_capture()
+    records = [store.add_dataset(first), store.add_dataset(second)]
+    assert store.instance(second.SOPInstanceUID) == records[1]
+    assert store.instance(first.SOPInstanceUID) == records[0]
+    assert store.instance("1.2.3.4.5.404") is None
+
+
 def test_a_dataset_without_uids_is_refused_with_its_names(store: StudyStore) -> None:
     ds = make_secondary_capture()
     del ds.SeriesInstanceUID
