@@ -182,6 +182,30 @@ def parse_commitment_report(
 CommitmentHandler = Callable[[CommitmentReport], None]
 
 
+def handle_store(handler: StoreHandler, event: evt.Event, sender_aet: str) -> StoreOutcome:
+    """Decode a received C-STORE's data set and give it to ``handler``; a data set that
+    cannot be decoded, or a handler that fails, gives 0xC000 (cannot understand)."""
+    try:
+        dataset, file_meta = event.dataset, event.file_meta
+    except Exception as exc:
+        log.warning("C-STORE from %s could not be decoded: %s", sender_aet, exc)
+        return StoreOutcome(STORE_CANNOT_UNDERSTAND, f"cannot decode: {exc}")
+    try:
+        return handler(dataset, file_meta, sender_aet)
+    except Exception as exc:
+        log.exception("storing an instance from %s failed", sender_aet)
+        return StoreOutcome(STORE_CANNOT_UNDERSTAND, f"not stored: {exc}")
+
+
+def store_response(outcome: StoreOutcome) -> Dataset:
+    """The C-STORE response's status (and Error Comment, 64 characters at most, on failure)."""
+    response = Dataset()
+    response.Status = outcome.status
+    if outcome.status != _SUCCESS and outcome.comment:
+        response.ErrorComment = outcome.comment[:64]
+    return response
+
+
 class Listener:
     """A background association server.
 
@@ -310,26 +334,10 @@ class Listener:
 
     def _on_store(self, event: evt.Event) -> Dataset:
         """Answer a C-STORE (PS3.4 B.2.3) with the status the store handler returns."""
-        calling = event.assoc.requestor.ae_title
         assert self.store_handler is not None
-        try:
-            dataset = event.dataset
-            file_meta = event.file_meta
-        except Exception as exc:  # a data set that cannot be decoded
-            log.warning("C-STORE from %s could not be decoded: %s", calling, exc)
-            outcome = StoreOutcome(STORE_CANNOT_UNDERSTAND, f"cannot decode: {exc}")
-        else:
-            try:
-                outcome = self.store_handler(dataset, file_meta, calling)
-            except Exception as exc:
-                log.exception("storing an instance from %s failed", calling)
-                outcome = StoreOutcome(STORE_CANNOT_UNDERSTAND, f"not stored: {exc}")
+        outcome = handle_store(self.store_handler, event, event.assoc.requestor.ae_title)
         self._count(event, outcome)
-        response = Dataset()
-        response.Status = outcome.status
-        if outcome.status != _SUCCESS and outcome.comment:
-            response.ErrorComment = outcome.comment[:64]
-        return response
+        return store_response(outcome)
 
     def _count(self, event: evt.Event, outcome: StoreOutcome) -> None:
         data = getattr(event.request, "DataSet", None)

@@ -31,9 +31,9 @@ from izer.config import Destination
 from izer.net import AssociationFactory
 from izer.net.listener import (
     DEFAULT_STORAGE_TRANSFER_SYNTAXES,
-    STORE_CANNOT_UNDERSTAND,
     StoreHandler,
-    StoreOutcome,
+    handle_store,
+    store_response,
 )
 from izer.worklist.qr_find import QueryLevel, check_uid
 from izer.worklist.qr_models import (
@@ -372,23 +372,7 @@ def move(
 
 def _store_answer(store_handler: StoreHandler, event: evt.Event) -> Dataset:
     """Answer one C-STORE sub-operation of a C-GET (PS3.4 C.4.3.3) as the handler says."""
-    calling = event.assoc.acceptor.ae_title
-    try:
-        dataset, file_meta = event.dataset, event.file_meta
-    except Exception as exc:  # a data set that cannot be decoded
-        log.warning("C-STORE from %s (C-GET) could not be decoded: %s", calling, exc)
-        outcome = StoreOutcome(STORE_CANNOT_UNDERSTAND, f"cannot decode: {exc}")
-    else:
-        try:
-            outcome = store_handler(dataset, file_meta, calling)
-        except Exception as exc:
-            log.exception("storing an instance from %s (C-GET) failed", calling)
-            outcome = StoreOutcome(STORE_CANNOT_UNDERSTAND, f"not stored: {exc}")
-    response = Dataset()
-    response.Status = outcome.status
-    if outcome.status != 0 and outcome.comment:
-        response.ErrorComment = outcome.comment[:64]
-    return response
+    return store_response(handle_store(store_handler, event, event.assoc.acceptor.ae_title))
 
 
 def get(
