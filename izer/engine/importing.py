@@ -37,7 +37,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 
 from izer import __version__
-from izer.config import Destination, DestinationKind, Role
+from izer.config import Destination, DestinationKind
 from izer.dispatch.folder_sink import validate_layout
 from izer.encode.charset import CharacterSetError, check_encodable
 from izer.engine.dispatching import Job
@@ -187,11 +187,7 @@ class ImportController:
 
     def query_destinations(self) -> list[Destination]:
         """The configured DICOM destinations with role ``query``."""
-        return [
-            d
-            for d in self._engine.settings.destinations
-            if Role.QUERY in d.roles and d.kind is DestinationKind.DICOM
-        ]
+        return self._engine.retrieve.sources()
 
     def _worklist_candidates(self, keys: list[_Keys], problems: list[str]) -> list[Candidate]:
         items: dict[tuple[str, str, str], WorklistItem] = {}
