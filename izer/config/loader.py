@@ -22,11 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from izer.config.export_pattern import PatternError, check_pattern
 from izer.config.paths import default_config_path
 from izer.config.settings import (
     CHARACTER_SETS,
-    EXPORT_NUMBER_NAMES,
-    EXPORT_PATTERN_NAMES,
     IDENTIFIER_FIELDS,
     IDENTIFIER_UNIQUE_FIELDS,
     VIDEO_SYNTAX_NAMES,
@@ -494,34 +493,12 @@ def _check_auto_export(settings: Settings, fail: typing.Callable[[str, str | Non
             fail(f"{key}.calling_aets[{number}]", ae_title_problem(aet))
 
 
-_EXPORT_SPEC = re.compile(r"^(?:[<>^]?0?\d{0,2}(?:\.\d{1,2})?[ds]?)$")
-
-
 def _export_pattern_problem(pattern: str) -> str | None:
-    """Why an export folder pattern cannot be used, as ``izer.encode.export_names.check_pattern``
-    sees it (config may not import the encoders; a test keeps the two in step)."""
-    example = "e.g. {PatientID}_{PatientName}/{StudyDate}_{AccessionNumber}"
-    if not pattern.strip():
-        return f"the folder pattern is empty; {example}"
+    """Why an export folder pattern cannot be used (the exporter's own check)."""
     try:
-        fields = list(string.Formatter().parse(pattern))
-    except ValueError as exc:
-        return f"{pattern!r}: {exc} (write {{{{ and }}}} for braces)"
-    for _, name, spec, conversion in fields:
-        if name is None:
-            continue
-        if name not in EXPORT_PATTERN_NAMES:
-            known = ", ".join("{" + field + "}" for field in sorted(EXPORT_PATTERN_NAMES))
-            return f"{pattern!r}: {{{name}}} is not a pattern field; use {known}"
-        if conversion:
-            return f"{pattern!r}: {{{name}!{conversion}}}: drop the !{conversion}"
-        if spec and not _EXPORT_SPEC.match(spec):
-            return (
-                f"{pattern!r}: {{{name}:{spec}}}: only widths, zero padding and precision up "
-                "to 99 are allowed (e.g. {SeriesNumber:03d})"
-            )
-        if spec and spec.endswith("d") and name not in EXPORT_NUMBER_NAMES:
-            return f"{pattern!r}: {{{name}:{spec}}}: 'd' is for number fields only"
+        check_pattern(pattern)
+    except PatternError as exc:
+        return str(exc)
     return None
 
 

@@ -260,48 +260,6 @@ class ExportStillFormat(enum.StrEnum):
 #: The default folder pattern of an ``[[auto_export]]`` rule (the example of issue 11).
 DEFAULT_AUTO_EXPORT_PATTERN = "{PatientID}_{PatientName}/{StudyDate}_{AccessionNumber}"
 
-#: Names an ``[[auto_export]] pattern`` may use: the fields of
-#: ``izer.encode.export_names.PATTERN_FIELDS`` and the DICOM keywords of its
-#: ``PATTERN_ALIASES`` (config may not import the encoders; a test keeps the two in step).
-EXPORT_PATTERN_NAMES: frozenset[str] = frozenset(
-    {
-        "patient_name",
-        "patient_id",
-        "birth_date",
-        "study_date",
-        "study_time",
-        "accession",
-        "study_id",
-        "study_description",
-        "study_uid",
-        "series_number",
-        "series_description",
-        "series_uid",
-        "modality",
-        "instance_number",
-        "sop_uid",
-        "PatientName",
-        "PatientID",
-        "PatientBirthDate",
-        "StudyDate",
-        "StudyTime",
-        "AccessionNumber",
-        "StudyID",
-        "StudyDescription",
-        "StudyInstanceUID",
-        "SeriesNumber",
-        "SeriesDescription",
-        "SeriesInstanceUID",
-        "Modality",
-        "InstanceNumber",
-        "SOPInstanceUID",
-    }
-)
-#: The names of :data:`EXPORT_PATTERN_NAMES` that hold numbers (``{SeriesNumber:03d}``).
-EXPORT_NUMBER_NAMES: frozenset[str] = frozenset(
-    {"series_number", "instance_number", "SeriesNumber", "InstanceNumber"}
-)
-
 
 @dataclass(frozen=True)
 class AutoExportRule:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from izer.config import export_pattern
 from izer.encode import (
     export_names,
     extract,
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 # -- export ---------------------------------------------------------------------------------------
 
 #: Fields ``ExportOptions.pattern`` may use, with what each holds.
-EXPORT_PATTERN_FIELDS = export_names.PATTERN_FIELDS
+EXPORT_PATTERN_FIELDS = export_pattern.PATTERN_FIELDS
 _UID_TEXT = re.compile(r"^[0-9]+(\.[0-9]+)+$")
 
 
@@ -33,7 +34,7 @@ class ExportOptions:
 
     stills: str = "jpeg"
     quality: int = 95
-    pattern: str = export_names.DEFAULT_PATTERN
+    pattern: str = export_pattern.DEFAULT_PATTERN
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class _ExportRun:
         if not 1 <= int(options.quality) <= 100:
             raise ValueError(f"JPEG quality must be 1 to 100, got {options.quality}")
         self.quality = int(options.quality)
-        export_names.check_pattern(options.pattern)
+        export_pattern.check_pattern(options.pattern)
         self.pattern = options.pattern
         if to_dir.exists() and not to_dir.is_dir():
             raise ValueError(f"{to_dir}: exists and is not a folder; choose a folder to export to")

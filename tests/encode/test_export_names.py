@@ -8,11 +8,9 @@ from pathlib import Path
 import pytest
 from pydicom.dataset import Dataset
 
+from izer.config.export_pattern import DEFAULT_PATTERN, PatternError, check_pattern
 from izer.encode.export_names import (
-    DEFAULT_PATTERN,
     MAX_COMPONENT,
-    PatternError,
-    check_pattern,
     clean_text,
     contained,
     file_stem,

@@ -46,6 +46,7 @@ SHOWN_EXCEPTIONS = (
     "ImportFailed",  # izer import: study N: TEXT
     "BurnError",  # a burn job's last problem: burn disc N of M: TEXT
     "SystemPrintError",  # izer report --print: cannot print the report: TEXT
+    "PatternError",  # izer export --pattern; an [[auto_export]] rule's pattern setting
 )
 
 
